@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Installs what the test suites need beyond Rust, Node and Python (idempotent, quick when done).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+
+# Node packages of the conformance suite (the official client), exactly as locked.
+if [ ! -d "$root/tests/conformance/node_modules" ] \
+   || [ "$root/tests/conformance/package-lock.json" -nt "$root/tests/conformance/node_modules" ]; then
+  (cd "$root/tests/conformance" && npm ci --no-audit --no-fund)
+  touch "$root/tests/conformance/node_modules"
+fi
