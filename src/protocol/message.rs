@@ -92,6 +92,9 @@ pub enum HubMessage {
 impl HubMessage {
     /// Messages counted, buffered and acknowledged by stateful reconnect (SR-2): types 1 to 5.
     pub fn is_trackable(&self) -> bool {
-        !matches!(self, HubMessage::Ping | HubMessage::Close(_) | HubMessage::Ack { .. } | HubMessage::Sequence { .. })
+        !matches!(
+            self,
+            HubMessage::Ping | HubMessage::Close(_) | HubMessage::Ack { .. } | HubMessage::Sequence { .. }
+        )
     }
 }
