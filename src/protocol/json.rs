@@ -358,15 +358,31 @@ impl Visitor<'_> for KeyVisitor {
     }
 }
 
+/// The seeds below are their own visitors: deserializing one hands it to `deserialize_any`, and
+/// its `expecting` text names the property when the value has the wrong type.
+macro_rules! seed_is_visitor {
+    ($($seed:ty => $value:ty),* $(,)?) => {$(
+        impl<'de> DeserializeSeed<'de> for $seed {
+            type Value = $value;
+            fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<$value, D::Error> {
+                deserializer.deserialize_any(self)
+            }
+        }
+    )*};
+}
+
+seed_is_visitor!(
+    TypeNumber => u64,
+    OptionalStr => Option<Cow<'de, str>>,
+    OwnedStr => String,
+    HeadersSeed => Headers,
+    StreamIds => Vec<String>,
+    AllowReconnect => bool,
+    SequenceId => u64,
+);
+
 /// `type`: must be a number (M-3); a number that is not a non-negative integer is an unknown type.
 struct TypeNumber;
-
-impl<'de> DeserializeSeed<'de> for TypeNumber {
-    type Value = u64;
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<u64, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
 
 impl Visitor<'_> for TypeNumber {
     type Value = u64;
@@ -388,13 +404,6 @@ impl Visitor<'_> for TypeNumber {
 /// A string property where `null` means absent; borrowed unless it holds escapes.
 struct OptionalStr(&'static str);
 
-impl<'de> DeserializeSeed<'de> for OptionalStr {
-    type Value = Option<Cow<'de, str>>;
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
 impl<'de> Visitor<'de> for OptionalStr {
     type Value = Option<Cow<'de, str>>;
 
@@ -415,13 +424,6 @@ impl<'de> Visitor<'de> for OptionalStr {
 /// A string inside `headers` or `streamIds` (null not allowed).
 struct OwnedStr(&'static str);
 
-impl<'de> DeserializeSeed<'de> for OwnedStr {
-    type Value = String;
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<String, D::Error> {
-        deserializer.deserialize_str(self)
-    }
-}
-
 impl Visitor<'_> for OwnedStr {
     type Value = String;
 
@@ -435,13 +437,6 @@ impl Visitor<'_> for OwnedStr {
 
 /// `headers`: an object of strings (M-1); null = none.
 struct HeadersSeed;
-
-impl<'de> DeserializeSeed<'de> for HeadersSeed {
-    type Value = Headers;
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Headers, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
 
 impl<'de> Visitor<'de> for HeadersSeed {
     type Value = Headers;
@@ -464,13 +459,6 @@ impl<'de> Visitor<'de> for HeadersSeed {
 /// `streamIds`: an array of strings; null = none.
 struct StreamIds;
 
-impl<'de> DeserializeSeed<'de> for StreamIds {
-    type Value = Vec<String>;
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Vec<String>, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
 impl<'de> Visitor<'de> for StreamIds {
     type Value = Vec<String>;
 
@@ -492,13 +480,6 @@ impl<'de> Visitor<'de> for StreamIds {
 /// `allowReconnect`: a boolean; null = false.
 struct AllowReconnect;
 
-impl<'de> DeserializeSeed<'de> for AllowReconnect {
-    type Value = bool;
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<bool, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
 impl Visitor<'_> for AllowReconnect {
     type Value = bool;
 
@@ -515,13 +496,6 @@ impl Visitor<'_> for AllowReconnect {
 
 /// `sequenceId`: a non-negative integer (M-3).
 struct SequenceId;
-
-impl<'de> DeserializeSeed<'de> for SequenceId {
-    type Value = u64;
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<u64, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
 
 impl Visitor<'_> for SequenceId {
     type Value = u64;
