@@ -44,6 +44,8 @@ enum Method {
     SendRaw,
     FailNextNegotiations,
     FailNextConnects,
+    Record,
+    GetRecorded,
 }
 
 pub struct Descriptor {
@@ -87,6 +89,8 @@ const METHODS: &[Descriptor] = &[
     invoke("SendRaw", Method::SendRaw, 2),
     invoke("FailNextNegotiations", Method::FailNextNegotiations, 2),
     invoke("FailNextConnects", Method::FailNextConnects, 2),
+    invoke("Record", Method::Record, 1),
+    invoke("GetRecorded", Method::GetRecorded, 0),
 ];
 
 /// Hub methods resolve case-insensitively, like ASP.NET.
@@ -376,6 +380,12 @@ async fn invoke_method(call: &mut Call) -> Result<Payload, HubError> {
         Method::SendRaw => faults::send_raw(call).await,
         Method::FailNextNegotiations => faults::fail_next_negotiations(call).await,
         Method::FailNextConnects => faults::fail_next_connects(call).await,
+        Method::Record => {
+            call.conn.invocations.record(call.args[0].clone());
+            Ok(call.null())
+        }
+        Method::GetRecorded => Payload::array(&call.conn.invocations.recorded(), call.format())
+            .map_err(|e| HubError::Internal(e.to_string())),
         Method::Counter | Method::UploadEcho => Err(HubError::Internal("streaming method called as invoke".into())),
     }
 }

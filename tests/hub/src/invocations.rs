@@ -24,6 +24,8 @@ pub struct Invocations {
     streams: Mutex<HashMap<String, Arc<Signal>>>,
     uploads: Mutex<HashMap<String, mpsc::Sender<UploadEvent>>>,
     client_results: Mutex<HashMap<String, oneshot::Sender<CompletionResult>>>,
+    /// Values passed to `Record`, in processing order (read back with `GetRecorded`).
+    recorded: Mutex<Vec<Payload>>,
 }
 
 impl Default for Invocations {
@@ -33,6 +35,7 @@ impl Default for Invocations {
             streams: Mutex::default(),
             uploads: Mutex::default(),
             client_results: Mutex::default(),
+            recorded: Mutex::default(),
         }
     }
 }
@@ -94,6 +97,14 @@ impl Invocations {
             }
             None => false,
         }
+    }
+
+    pub fn record(&self, value: Payload) {
+        lock(&self.recorded).push(value);
+    }
+
+    pub fn recorded(&self) -> Vec<Payload> {
+        lock(&self.recorded).clone()
     }
 
     /// The connection ended: streams stop, uploads and client results fail.
