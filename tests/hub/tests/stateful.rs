@@ -98,3 +98,22 @@ async fn version_1_handshake_turns_stateful_reconnect_off() {
         other => panic!("expected 404, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn writers_wait_while_the_replay_buffer_is_over_its_limit() {
+    let hub = Hub::start(&["--stateful-buffer-bytes", "10"]).await;
+    let (mut ws, _) = stateful_connection(&hub, 2).await;
+    let mut pending = Vec::new();
+    ws.send_text(&invocation("f", "Flood", json!([3, 1]))).await;
+    let flood = |i: u32| json!({"type": 1, "target": "Flood", "arguments": [i, "x"]});
+    assert_eq!(within("Flood 0", ws.next_json(&mut pending)).await, flood(0));
+    // Flood(0) put the buffer over 10 bytes: nothing trackable follows until the client acks.
+    // The server's own periodic Ack of our invocation is not held back, so it comes first.
+    assert_eq!(within("server Ack", ws.next_json(&mut pending)).await, json!({"type": 8, "sequenceId": 1}));
+    for i in 1..3 {
+        ws.send_text(&format!("{{\"type\":8,\"sequenceId\":{i}}}{RS}")).await;
+        assert_eq!(next_message(&mut ws, &mut pending).await, flood(i));
+    }
+    ws.send_text(&format!("{{\"type\":8,\"sequenceId\":3}}{RS}")).await;
+    assert_eq!(next_message(&mut ws, &mut pending).await, json!({"type": 3, "invocationId": "f", "result": 3}));
+}
