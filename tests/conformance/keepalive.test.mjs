@@ -1,0 +1,79 @@
+// Keep-alive in both directions: hub pings keep an idle client within its serverTimeout, client pings
+// keep the hub's client timeout from firing, and a stalled hub makes the client time out.
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { HubConnectionState, MessageType } from "@microsoft/signalr";
+import { startHub } from "./lib/hub-process.mjs";
+import { ConnectionPool } from "./lib/connections.mjs";
+import { Lifecycle, delay } from "./lib/waiting.mjs";
+
+const HUB_KEEP_ALIVE_MS = 200;
+const HUB_CLIENT_TIMEOUT_MS = 1000;
+const CLIENT_SERVER_TIMEOUT_MS = 1000;
+const CLIENT_KEEP_ALIVE_MS = 200;
+const IDLE_MS = 3000; // three times both timeouts
+
+// Long Polling is left out: it has inherent keep-alive (no pings, no timeouts) in the official client.
+const PINGING_PAIRS = [
+  { transport: "WebSockets", protocol: "json" },
+  { transport: "ServerSentEvents", protocol: "json" },
+  { transport: "WebSockets", protocol: "messagepack" },
+];
+
+// The tests only wait on their own connections, so they run side by side to overlap the idle time.
+describe("keep-alive", { concurrency: true }, () => {
+  let hub;
+  const pool = new ConnectionPool();
+  before(async () => {
+    hub = await startHub(["--keep-alive-ms", String(HUB_KEEP_ALIVE_MS), "--client-timeout-ms", String(HUB_CLIENT_TIMEOUT_MS)]);
+  });
+  after(async () => {
+    await pool.stopAll();
+    await hub?.stop();
+  });
+
+  const connect = async (pair, extra) => {
+    const conn = pool.build(hub.hub("/hub"), {
+      ...pair,
+      serverTimeoutMs: CLIENT_SERVER_TIMEOUT_MS,
+      keepAliveMs: CLIENT_KEEP_ALIVE_MS,
+      ...extra,
+    });
+    const life = new Lifecycle(conn);
+    await conn.start();
+    return { conn, life };
+  };
+
+  for (const pair of PINGING_PAIRS) {
+    const label = `${pair.transport}/${pair.protocol}`;
+
+    it(`${label}: an idle connection stays up for ${IDLE_MS} ms because pings flow both ways`, async () => {
+      const { conn, life } = await connect(pair, { recording: true });
+      const id = conn.connectionId;
+      // Idling is the subject here: either timeout (1000 ms) would fire three times over without pings.
+      await delay(IDLE_MS);
+      assert.deepEqual(life.events.items, [], "no close or reconnect while idle");
+      assert.equal(conn.state, HubConnectionState.Connected);
+      const pings = conn.recording.received.items.filter((m) => m.type === MessageType.Ping).length;
+      assert.ok(pings >= 2, `the hub sent pings while the client idled (saw ${pings})`);
+      assert.equal(await conn.invoke("GetConnectionId"), id, "same connection on the hub");
+      await conn.stop();
+    });
+
+    it(`${label}: while the hub stalls, the client's server timeout closes the connection`, async () => {
+      const { conn, life } = await connect(pair);
+      await conn.send("Stall", CLIENT_SERVER_TIMEOUT_MS * 4);
+      const closed = await life.until("close", 1);
+      assert.equal(closed.arg?.message, "Server timeout elapsed without receiving a message from the server.");
+      assert.equal(conn.state, HubConnectionState.Disconnected);
+    });
+
+    it(`${label}: a client that sends no pings is dropped after --client-timeout-ms`, async () => {
+      // The client pings only after 60 s of silence and would wait 120 s for the hub: only the
+      // hub's client timeout can end this connection.
+      const { conn, life } = await connect(pair, { keepAliveMs: 60_000, serverTimeoutMs: 120_000 });
+      await life.until("close", 1);
+      assert.equal(conn.state, HubConnectionState.Disconnected);
+    });
+  }
+});

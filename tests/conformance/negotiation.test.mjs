@@ -1,0 +1,106 @@
+// Negotiate-level behaviour: bearer tokens, redirects, failing negotiates and transport fallback.
+// FailNextNegotiations/FailNextConnects act on the whole hub process, so the tests of this file
+// run one after the other against a hub of their own.
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { HubConnectionState } from "@microsoft/signalr";
+import { startHub } from "./lib/hub-process.mjs";
+import { ConnectionPool, PAIRS } from "./lib/connections.mjs";
+import { withTimeout } from "./lib/waiting.mjs";
+
+describe("negotiation", () => {
+  let hub;
+  const pool = new ConnectionPool();
+  /** A connection on /hub that triggers the hub-wide fault injections. */
+  let control;
+  before(async () => {
+    hub = await startHub();
+    control = await pool.open(hub.hub("/hub"), { transport: "WebSockets", protocol: "json" });
+  });
+  after(async () => {
+    await pool.stopAll();
+    await hub?.stop();
+  });
+
+  for (const pair of PAIRS) {
+    describe(pair.label, () => {
+      it("/auth-hub without a token: start fails with 401", async () => {
+        const conn = pool.build(hub.hub("/auth-hub"), pair);
+        await assert.rejects(withTimeout(conn.start(), "start"), /Status code '401'/);
+        assert.equal(conn.state, HubConnectionState.Disconnected);
+      });
+
+      it("/auth-hub with accessTokenFactory: the token is the user", async () => {
+        const token = `user-${pair.transport}-${pair.protocol}`;
+        let calls = 0;
+        const conn = await pool.open(hub.hub("/auth-hub"), {
+          ...pair,
+          accessTokenFactory: () => {
+            calls++;
+            return token;
+          },
+        });
+        assert.equal(await conn.invoke("GetUser"), token);
+        assert.ok(calls >= 1, "the token provider was used");
+        assert.equal(await conn.invoke("Echo", "authorized"), "authorized");
+        await conn.stop();
+      });
+
+      it("/redirect-hub lands on /auth-hub as 'redirected-user'", async () => {
+        const conn = await pool.open(hub.hub("/redirect-hub"), pair);
+        assert.equal(await conn.invoke("GetUser"), "redirected-user");
+        assert.equal(await conn.invoke("GetConnectionId"), conn.connectionId);
+        const info = await conn.invoke("GetRequestInfo");
+        assert.equal(info.transport, pair.transport);
+        await conn.stop();
+      });
+    });
+  }
+
+  it("/hub needs no token: GetUser is null", async () => {
+    assert.equal(await control.invoke("GetUser"), null);
+  });
+
+  it("a redirect loop fails start after the client's 100-redirect limit", async () => {
+    const conn = pool.build(hub.hub("/redirect-hub") + "?loop=1", { protocol: "json" });
+    await assert.rejects(withTimeout(conn.start(), "start"), /Negotiate redirection limit exceeded/);
+  });
+
+  for (const status of [500, 401]) {
+    it(`FailNextNegotiations(1, ${status}): one start fails, the next succeeds`, async () => {
+      await control.invoke("FailNextNegotiations", 1, status);
+      const conn = pool.build(hub.hub("/hub"), { transport: "WebSockets", protocol: "json" });
+      await assert.rejects(withTimeout(conn.start(), "failing start"), new RegExp(`Status code '${status}'`));
+      await withTimeout(conn.start(), "second start");
+      assert.equal(await conn.invoke("GetConnectionId"), conn.connectionId);
+      await conn.stop();
+    });
+  }
+
+  it("FailNextConnects(WebSockets, 1): the client negotiates again and falls back to Server-Sent Events", async () => {
+    await control.invoke("FailNextConnects", "WebSockets", 1);
+    const conn = await pool.open(hub.hub("/hub"), { protocol: "json" }); // any transport, server's order
+    const info = await conn.invoke("GetRequestInfo");
+    assert.equal(info.transport, "ServerSentEvents");
+    assert.equal(await conn.invoke("GetConnectionId"), conn.connectionId);
+    await conn.stop();
+  });
+
+  it("FailNextConnects(LongPolling, 1) with MessagePack: the only transport fails once, the next start works", async () => {
+    await control.invoke("FailNextConnects", "LongPolling", 1);
+    const conn = pool.build(hub.hub("/hub"), { transport: "LongPolling", protocol: "messagepack" });
+    await assert.rejects(withTimeout(conn.start(), "failing start"), /LongPolling failed/);
+    await withTimeout(conn.start(), "second start");
+    assert.equal((await conn.invoke("GetRequestInfo")).transport, "LongPolling");
+    await conn.stop();
+  });
+
+  it("without a transport restriction the client takes the hub's first offer, WebSockets", async () => {
+    const json = await pool.open(hub.hub("/hub"), { protocol: "json" });
+    const msgpack = await pool.open(hub.hub("/hub"), { protocol: "messagepack" });
+    assert.equal((await json.invoke("GetRequestInfo")).transport, "WebSockets");
+    assert.equal((await msgpack.invoke("GetRequestInfo")).transport, "WebSockets");
+    await json.stop();
+    await msgpack.stop();
+  });
+});

@@ -1,0 +1,123 @@
+// Stateful reconnect (withStatefulReconnect, WebSockets): the hub drops the transport again and
+// again while messages flow both ways; nothing may be lost, duplicated or reordered, and the client
+// must see one uninterrupted connection.
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import WebSocket from "ws";
+import { HubConnectionState } from "@microsoft/signalr";
+import { startHub } from "./lib/hub-process.mjs";
+import { ConnectionPool } from "./lib/connections.mjs";
+import { Collector, Lifecycle, withTimeout } from "./lib/waiting.mjs";
+
+const ROUNDS = 6; // one transport drop per round
+const PER_ROUND = 400; // messages per direction per round
+const BUFFER_BYTES = 4_000_000; // both sides: large enough that acks never throttle the test
+
+/** Counts the WebSockets the client opens: one at start, then one per stateful re-open. */
+class SocketLog {
+  constructor() {
+    this.opened = new Collector();
+    const log = this;
+    this.WebSocket = class CountingWebSocket extends WebSocket {
+      constructor(...args) {
+        super(...args);
+        this.on("open", () => log.opened.push(this));
+      }
+    };
+  }
+
+  /** Resolves once the n-th socket is open. */
+  untilOpened(n) {
+    return this.opened.until(n, `WebSocket #${n} to open`);
+  }
+}
+
+/** Lets pending I/O run between bursts of sends (sends resolve in microtasks on WebSockets). */
+const yieldToEventLoop = () => new Promise((resolve) => setImmediate(resolve));
+
+describe("stateful reconnect", () => {
+  let hub;
+  const pool = new ConnectionPool();
+  before(async () => {
+    hub = await startHub(["--stateful-buffer-bytes", String(BUFFER_BYTES)]);
+  });
+  after(async () => {
+    await pool.stopAll();
+    await hub?.stop();
+  });
+
+  for (const protocol of ["json", "messagepack"]) {
+    it(`WebSockets/${protocol}: repeated transport drops lose, repeat and reorder nothing`, async () => {
+      const sockets = new SocketLog();
+      const conn = pool.build(hub.hub("/hub"), {
+        transport: "WebSockets",
+        protocol,
+        stateful: true,
+        statefulBufferBytes: BUFFER_BYTES,
+        retryPolicy: [0], // a fallback to a new connection would show up as onreconnecting
+        WebSocket: sockets.WebSocket,
+      });
+      const life = new Lifecycle(conn);
+      let drops = 0;
+      const drop = () => {
+        drops++;
+        conn.send("DropTransport").catch(() => {});
+      };
+
+      // Server -> client: Flood(i, payload) per round, i = 0..PER_ROUND-1.
+      const fromServer = [];
+      let round = 0;
+      conn.on("Flood", (i) => {
+        fromServer.push(i);
+        // Even rounds drop while the hub is mid-Flood (the Flood invocation is pending).
+        if (round % 2 === 0 && i === PER_ROUND / 2) drop();
+      });
+
+      await withTimeout(conn.start(), "start");
+      const id = conn.connectionId;
+      const info = await conn.invoke("GetRequestInfo");
+      assert.equal(info.handshakeVersion, 2, "stateful reconnect uses handshake version 2");
+      assert.equal(info.negotiate.query.useStatefulReconnect, "true");
+
+      let sent = 0;
+      for (round = 0; round < ROUNDS; round++) {
+        const flood = conn.invoke("Flood", PER_ROUND, 16);
+        // Client -> server: Record(n) with n counting up across rounds.
+        for (let k = 0; k < PER_ROUND; k++) {
+          await conn.send("Record", sent++);
+          // Odd rounds drop while the client is mid-way through its sends.
+          if (round % 2 === 1 && k === PER_ROUND / 2) drop();
+          if (k % 25 === 0) await yieldToEventLoop();
+        }
+        assert.equal(await withTimeout(flood, `Flood result of round ${round}`, 30_000), PER_ROUND);
+        await sockets.untilOpened(drops + 1); // the re-open after this round's drop
+      }
+
+      const recorded = await withTimeout(conn.invoke("GetRecorded"), "GetRecorded");
+      assert.equal(drops, ROUNDS);
+      assert.equal(sockets.opened.items.length, ROUNDS + 1, "one WebSocket re-open per drop");
+
+      const expectedFromServer = Array.from({ length: ROUNDS }, () => [...Array(PER_ROUND).keys()]).flat();
+      assertSameSequence(fromServer, expectedFromServer, "server -> client Flood indices");
+      assertSameSequence(recorded, [...Array(sent).keys()], "client -> server Record values");
+
+      assert.deepEqual(life.events.items, [], "no onreconnecting, onreconnected or onclose");
+      assert.equal(conn.state, HubConnectionState.Connected);
+      assert.equal(conn.connectionId, id);
+      assert.equal(await conn.invoke("GetConnectionId"), id, "the hub kept the same connection");
+      await conn.stop();
+    });
+  }
+});
+
+/** deepEqual with a short message naming the first difference instead of dumping thousands of numbers. */
+function assertSameSequence(actual, expected, what) {
+  const firstDiff = expected.findIndex((v, i) => actual[i] !== v);
+  if (firstDiff >= 0 || actual.length !== expected.length) {
+    const at = firstDiff >= 0 ? firstDiff : Math.min(actual.length, expected.length);
+    assert.fail(
+      `${what}: ${actual.length} received, ${expected.length} expected; first difference at #${at}: ` +
+        `got ${JSON.stringify(actual.slice(Math.max(0, at - 2), at + 3))}, expected ${JSON.stringify(expected.slice(Math.max(0, at - 2), at + 3))}`,
+    );
+  }
+}
