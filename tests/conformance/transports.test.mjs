@@ -80,6 +80,49 @@ describe("hub methods on every transport x protocol pair", () => {
         assert.equal(conn.state, HubConnectionState.Connected);
       });
 
+      it("wrong arguments fail with ASP.NET's binding error text", async () => {
+        // ASP.NET names only the method: the binding exception is no HubException, so no details.
+        const bindingError = (method) => ({ message: `Failed to invoke '${method}' due to an error on the server.` });
+        await assert.rejects(conn.invoke("Add", 1), bindingError("Add"));
+        await assert.rejects(conn.invoke("Add", 1, 2, 3), bindingError("Add"));
+        await assert.rejects(conn.invoke("Delay", "soon"), bindingError("Delay"));
+        assert.equal(conn.state, HubConnectionState.Connected);
+      });
+
+      it("invoke of a streaming method and stream of a plain method fail with ASP.NET's texts", async () => {
+        await assert.rejects(conn.invoke("Counter", 3, 0), {
+          message: "The client attempted to invoke the streaming 'Counter' method with a non-streaming invocation.",
+        });
+        await assert.rejects(streamToArray(conn.stream("Echo", 1)), {
+          message: "The client attempted to invoke the non-streaming 'Echo' method with a streaming invocation.",
+        });
+      });
+
+      it("non-streaming invocations run one at a time, like ASP.NET's default", async () => {
+        const finished = [];
+        await Promise.all([
+          conn.invoke("Delay", 200).then(() => finished.push("Delay")),
+          conn.invoke("Echo", "quick").then(() => finished.push("Echo")),
+        ]);
+        assert.deepEqual(finished, ["Delay", "Echo"], "Echo waits for the Delay sent before it");
+      });
+
+      it("a running stream does not hold up invocations", async () => {
+        const items = new Collector();
+        const subscription = conn.stream("Counter", 1000, 10).subscribe({
+          next: (i) => items.push(i),
+          error: (e) => items.push(e),
+          complete: () => items.push("complete"),
+        });
+        try {
+          await items.until(1, "first Counter item");
+          assert.equal(await conn.invoke("Echo", "meanwhile"), "meanwhile");
+          assert.ok(!items.items.includes("complete"), "the stream is still running");
+        } finally {
+          subscription.dispose();
+        }
+      });
+
       it("send runs the hub method without waiting for a result", async () => {
         const probe = new Collector();
         conn.on("sendProbe", probe.handler);
@@ -173,6 +216,10 @@ describe("hub methods on every transport x protocol pair", () => {
         await assert.rejects(withTimeout(total, "Sum failure"), { message: hubError("Sum", "upload broke") });
       });
 
+      it("Sum without an upload stream fails with ASP.NET's stream-count text", async () => {
+        await assert.rejects(conn.invoke("Sum"), { message: hubError("Sum", "Client sent 0 stream(s), Hub method expects 1.") });
+      });
+
       it("UploadEcho streams back every uploaded item in order", async () => {
         const uploads = new Subject();
         const echoed = streamToArray(conn.stream("UploadEcho", uploads), "UploadEcho completion");
@@ -180,6 +227,23 @@ describe("hub methods on every transport x protocol pair", () => {
         for (const item of items) uploads.next(item);
         uploads.complete();
         assert.deepEqual(await echoed, items);
+      });
+
+      it("UploadEcho ends with the upload's error as a stream error", async () => {
+        const uploads = new Subject();
+        const items = [];
+        const ended = withTimeout(
+          new Promise((resolve, reject) => {
+            conn.stream("UploadEcho", uploads).subscribe({ next: (i) => items.push(i), complete: resolve, error: reject });
+          }),
+          "UploadEcho error",
+        );
+        uploads.next("before the error");
+        uploads.error(new Error("upload broke"));
+        await assert.rejects(ended, {
+          message: "An error occurred on the server while streaming results. HubException: upload broke",
+        });
+        assert.deepEqual(items, ["before the error"], "items before the error are delivered first");
       });
 
       it("AskClient returns the value of the client's handler", async () => {
