@@ -12,6 +12,7 @@ const HUB_CLIENT_TIMEOUT_MS = 1000;
 const CLIENT_SERVER_TIMEOUT_MS = 1000;
 const CLIENT_KEEP_ALIVE_MS = 200;
 const IDLE_MS = 3000; // three times both timeouts
+const HUB_POLL_TIMEOUT_MS = 200;
 
 // Long Polling is left out: it has inherent keep-alive (no pings, no timeouts) in the official client.
 const PINGING_PAIRS = [
@@ -25,7 +26,11 @@ describe("keep-alive", { concurrency: true }, () => {
   let hub;
   const pool = new ConnectionPool();
   before(async () => {
-    hub = await startHub(["--keep-alive-ms", String(HUB_KEEP_ALIVE_MS), "--client-timeout-ms", String(HUB_CLIENT_TIMEOUT_MS)]);
+    hub = await startHub([
+      "--keep-alive-ms", String(HUB_KEEP_ALIVE_MS),
+      "--client-timeout-ms", String(HUB_CLIENT_TIMEOUT_MS),
+      "--poll-timeout-ms", String(HUB_POLL_TIMEOUT_MS),
+    ]);
   });
   after(async () => {
     await pool.stopAll();
@@ -71,9 +76,33 @@ describe("keep-alive", { concurrency: true }, () => {
     it(`${label}: a client that sends no pings is dropped after --client-timeout-ms`, async () => {
       // The client pings only after 60 s of silence and would wait 120 s for the hub: only the
       // hub's client timeout can end this connection.
-      const { conn, life } = await connect(pair, { keepAliveMs: 60_000, serverTimeoutMs: 120_000 });
-      await life.until("close", 1);
+      const { conn, life } = await connect(pair, { keepAliveMs: 60_000, serverTimeoutMs: 120_000, recording: true });
+      const closed = await life.until("close", 1);
+      // ASP.NET's client timeout records an OperationCanceledException and aborts with reconnect
+      // allowed: Close{error: "Connection closed with an error.", allowReconnect: true}.
+      const close = conn.recording.received.items.find((m) => m.type === MessageType.Close);
+      assert.deepEqual(
+        { error: close?.error, allowReconnect: close?.allowReconnect },
+        { error: "Connection closed with an error.", allowReconnect: true },
+      );
+      assert.equal(closed.arg?.message, "Server returned an error on close: Connection closed with an error.");
       assert.equal(conn.state, HubConnectionState.Disconnected);
+    });
+  }
+
+  for (const protocol of ["json", "messagepack"]) {
+    it(`LongPolling/${protocol}: empty polls end after --poll-timeout-ms and the client polls again`, async () => {
+      const { conn, life } = await connect({ transport: "LongPolling", protocol });
+      const idleStart = Date.now();
+      await delay(IDLE_MS); // idling is the subject: a poll held past the idle time would show below
+      const info = await conn.invoke("GetRequestInfo");
+      // The client stamps each poll with ?_=<Date.now()>. Polls end every 200 ms, so the one that
+      // carried this answer began late in the idle time (a held poll would date from its start).
+      const pollStart = Number(info.connect.query._) - idleStart;
+      assert.ok(pollStart > IDLE_MS / 2, `latest poll began ${pollStart} ms into the ${IDLE_MS} ms idle time`);
+      assert.deepEqual(life.events.items, [], "no close or reconnect while idle");
+      assert.equal(conn.state, HubConnectionState.Connected);
+      await conn.stop();
     });
   }
 });

@@ -22,16 +22,19 @@ const logLevel = LOG_LEVELS[process.env.SIGNALR_LOG] ?? LogLevel.None;
  * options: transport ("WebSockets" | "ServerSentEvents" | "LongPolling" | undefined = any),
  *   protocol ("json" | "messagepack"), retryPolicy (IRetryPolicy or delay array),
  *   stateful (withStatefulReconnect), statefulBufferBytes, serverTimeoutMs, keepAliveMs,
- *   accessTokenFactory, WebSocket (constructor), recording (wrap the protocol in a RecordingProtocol,
- *   reachable as connection.recording).
+ *   accessTokenFactory, headers, skipNegotiation, WebSocket (constructor), hubProtocol (an IHubProtocol
+ *   used instead of `protocol`), recording (wrap the protocol in a RecordingProtocol, reachable as
+ *   connection.recording).
  */
 export function buildConnection(url, options = {}) {
   const httpOptions = {};
   if (options.transport) httpOptions.transport = HttpTransportType[options.transport];
   if (options.accessTokenFactory) httpOptions.accessTokenFactory = options.accessTokenFactory;
+  if (options.headers) httpOptions.headers = options.headers;
+  if (options.skipNegotiation) httpOptions.skipNegotiation = true;
   if (options.WebSocket) httpOptions.WebSocket = options.WebSocket;
 
-  const protocol = options.protocol === "messagepack" ? new MessagePackHubProtocol() : new JsonHubProtocol();
+  const protocol = options.hubProtocol ?? (options.protocol === "messagepack" ? new MessagePackHubProtocol() : new JsonHubProtocol());
   const recording = options.recording ? new RecordingProtocol(protocol) : null;
 
   const builder = new HubConnectionBuilder()
