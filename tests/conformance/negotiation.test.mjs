@@ -46,6 +46,19 @@ describe("negotiation", () => {
         await conn.stop();
       });
 
+      it("headers set on the client reach negotiate, connect and sends", async () => {
+        const conn = await pool.open(hub.hub("/hub"), { ...pair, headers: { "X-Conformance": pair.label } });
+        const info = await conn.invoke("GetRequestInfo");
+        assert.equal(info.negotiate.headers["x-conformance"], pair.label);
+        assert.equal(info.connect.headers["x-conformance"], pair.label);
+        if (pair.transport === "WebSockets") {
+          assert.equal(info.send, null, "WebSockets sends no POST");
+        } else {
+          assert.equal(info.send.headers["x-conformance"], pair.label, "the POST that carried this invocation");
+        }
+        await conn.stop();
+      });
+
       it("/redirect-hub lands on /auth-hub as 'redirected-user'", async () => {
         const conn = await pool.open(hub.hub("/redirect-hub"), pair);
         assert.equal(await conn.invoke("GetUser"), "redirected-user");
@@ -54,6 +67,20 @@ describe("negotiation", () => {
         assert.equal(info.transport, pair.transport);
         await conn.stop();
       });
+    });
+  }
+
+  for (const protocol of ["json", "messagepack"]) {
+    it(`WebSockets/${protocol} with skipNegotiation: the hub makes a connection without negotiate`, async () => {
+      const conn = await pool.open(hub.hub("/hub"), { transport: "WebSockets", protocol, skipNegotiation: true });
+      assert.equal(conn.connectionId, null, "the client learns no id without negotiate");
+      const info = await conn.invoke("GetRequestInfo");
+      assert.equal(info.negotiate, null);
+      assert.equal(info.connect.query.id, undefined);
+      assert.equal(info.transport, "WebSockets");
+      assert.equal(typeof (await conn.invoke("GetConnectionId")), "string");
+      assert.equal(await conn.invoke("Echo", "no negotiate"), "no negotiate");
+      await conn.stop();
     });
   }
 

@@ -108,7 +108,44 @@ describe("stateful reconnect", () => {
       await conn.stop();
     });
   }
+
+  it("WebSockets/json: with a tiny client buffer, sends wait for the hub's Acks and all arrive", async () => {
+    // Past bufferSize unacknowledged bytes a send completes only after the hub acknowledges (~1 s):
+    // a hub that never sent Ack would hang here.
+    const conn = await pool.open(hub.hub("/hub"), { transport: "WebSockets", protocol: "json", stateful: true, statefulBufferBytes: 500 });
+    const count = 25; // ~1150 bytes (46 per message): more than twice the buffer
+    for (let i = 0; i < count; i++) await withTimeout(conn.send("Record", i), `send #${i} to be acknowledged`);
+    assert.deepEqual(await conn.invoke("GetRecorded"), [...Array(count).keys()]);
+    await conn.stop();
+  });
+
+  it("WebSockets/json: a Close message ends a stateful connection; automatic reconnect makes a new one", async () => {
+    const conn = pool.build(hub.hub("/hub"), { transport: "WebSockets", protocol: "json", stateful: true, retryPolicy: [0] });
+    const life = new Lifecycle(conn);
+    await withTimeout(conn.start(), "start");
+    const oldId = conn.connectionId;
+    await conn.send("CloseWithError", "closing a stateful connection", true);
+    const reconnecting = await life.until("reconnecting", 1);
+    assert.equal(reconnecting.arg?.message, "Server returned an error on close: closing a stateful connection");
+    const reconnected = await life.until("reconnected", 1);
+    assert.notEqual(reconnected.arg, oldId, "no stateful resume after Close: a new connection");
+    assert.equal(await conn.invoke("GetConnectionId"), reconnected.arg);
+    assert.equal((await conn.invoke("GetRequestInfo")).handshakeVersion, 2);
+    await conn.stop();
+  });
+
+  for (const protocol of ["json", "messagepack"]) {
+    it(`LongPolling/${protocol}: stateful reconnect requested, but only WebSockets uses it: handshake version 1`, async () => {
+      const conn = await pool.open(hub.hub("/hub"), { transport: "LongPolling", protocol, stateful: true });
+      const info = await conn.invoke("GetRequestInfo");
+      assert.equal(info.negotiate.query.useStatefulReconnect, "true");
+      assert.equal(info.handshakeVersion, 1);
+      assert.equal(await conn.invoke("Echo", "plain"), "plain");
+      await conn.stop();
+    });
+  }
 });
+
 
 /** deepEqual with a short message naming the first difference instead of dumping thousands of numbers. */
 function assertSameSequence(actual, expected, what) {

@@ -100,10 +100,11 @@ describe("hub methods on every transport x protocol pair", () => {
 
       it("non-streaming invocations run one at a time, like ASP.NET's default", async () => {
         const finished = [];
-        await Promise.all([
-          conn.invoke("Delay", 200).then(() => finished.push("Delay")),
+        const [delayed] = await Promise.all([
+          conn.invoke("Delay", 200).then((ms) => (finished.push("Delay"), ms)),
           conn.invoke("Echo", "quick").then(() => finished.push("Echo")),
         ]);
+        assert.equal(delayed, 200, "Delay returns its argument");
         assert.deepEqual(finished, ["Delay", "Echo"], "Echo waits for the Delay sent before it");
       });
 
@@ -166,6 +167,7 @@ describe("hub methods on every transport x protocol pair", () => {
 
       it("Counter streams 0..n-1, then completes", async () => {
         assert.deepEqual(await streamToArray(conn.stream("Counter", 5, 0)), [0, 1, 2, 3, 4]);
+        assert.deepEqual(await streamToArray(conn.stream("Counter", 0, 0)), [], "an empty stream just completes");
       });
 
       it("disposing a Counter subscription stops the stream on the hub", async () => {
@@ -206,6 +208,11 @@ describe("hub methods on every transport x protocol pair", () => {
         for (let i = 1; i <= 10; i++) numbers.next(i);
         numbers.complete();
         assert.equal(await withTimeout(total, "Sum result"), 55);
+
+        const nothing = new Subject();
+        const zero = conn.invoke("Sum", nothing);
+        nothing.complete();
+        assert.equal(await withTimeout(zero, "Sum of an empty upload"), 0);
       });
 
       it("Sum rethrows an upload's error as HubException", async () => {
@@ -249,12 +256,15 @@ describe("hub methods on every transport x protocol pair", () => {
       it("AskClient returns the value of the client's handler", async () => {
         conn.on("askDouble", (x) => x * 2);
         conn.on("askAsync", async (x) => ({ got: x, list: [x] }));
+        conn.on("askNull", () => null);
         try {
           assert.equal(await conn.invoke("AskClient", "askDouble", 21), 42);
           assert.deepEqual(await conn.invoke("AskClient", "askAsync", "v"), { got: "v", list: ["v"] });
+          assert.equal(await conn.invoke("AskClient", "askNull", 1), null, "null is a result");
         } finally {
           conn.off("askDouble");
           conn.off("askAsync");
+          conn.off("askNull");
         }
       });
 
@@ -270,10 +280,15 @@ describe("hub methods on every transport x protocol pair", () => {
         }
       });
 
-      it("AskClient without a client handler fails with the client's 'no result' error", async () => {
-        await assert.rejects(conn.invoke("AskClient", "noSuchHandler", 1), {
-          message: hubError("AskClient", "Client didn't provide a result."),
-        });
+      it("AskClient without a client handler or result fails with the client's 'no result' error", async () => {
+        const noResult = { message: hubError("AskClient", "Client didn't provide a result.") };
+        await assert.rejects(conn.invoke("AskClient", "noSuchHandler", 1), noResult);
+        conn.on("askNothing", () => {});
+        try {
+          await assert.rejects(conn.invoke("AskClient", "askNothing", 1), noResult);
+        } finally {
+          conn.off("askNothing");
+        }
       });
 
       it("JoinGroup, SendToGroup and LeaveGroup across two connections", async () => {
