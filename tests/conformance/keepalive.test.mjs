@@ -1,10 +1,9 @@
 // Keep-alive in both directions: hub pings keep an idle client within its serverTimeout, client pings
 // keep the hub's client timeout from firing, and a stalled hub makes the client time out.
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { HubConnectionState, MessageType } from "@microsoft/signalr";
-import { startHub } from "./lib/hub-process.mjs";
-import { ConnectionPool } from "./lib/connections.mjs";
+import { hubFixture } from "./lib/fixture.mjs";
 import { Lifecycle, delay } from "./lib/waiting.mjs";
 
 const HUB_KEEP_ALIVE_MS = 200;
@@ -23,22 +22,15 @@ const PINGING_PAIRS = [
 
 // The tests only wait on their own connections, so they run side by side to overlap the idle time.
 describe("keep-alive", { concurrency: true }, () => {
-  let hub;
-  const pool = new ConnectionPool();
-  before(async () => {
-    hub = await startHub([
-      "--keep-alive-ms", String(HUB_KEEP_ALIVE_MS),
-      "--client-timeout-ms", String(HUB_CLIENT_TIMEOUT_MS),
-      "--poll-timeout-ms", String(HUB_POLL_TIMEOUT_MS),
-    ]);
-  });
-  after(async () => {
-    await pool.stopAll();
-    await hub?.stop();
-  });
+  const hub = hubFixture([
+    "--keep-alive-ms", String(HUB_KEEP_ALIVE_MS),
+    "--client-timeout-ms", String(HUB_CLIENT_TIMEOUT_MS),
+    "--poll-timeout-ms", String(HUB_POLL_TIMEOUT_MS),
+  ]);
+  const { pool } = hub;
 
   const connect = async (pair, extra) => {
-    const conn = pool.build(hub.hub("/hub"), {
+    const conn = pool.build(hub.url("/hub"), {
       ...pair,
       serverTimeoutMs: CLIENT_SERVER_TIMEOUT_MS,
       keepAliveMs: CLIENT_KEEP_ALIVE_MS,

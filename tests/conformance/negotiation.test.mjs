@@ -1,31 +1,26 @@
 // Negotiate-level behaviour: bearer tokens, redirects, failing negotiates and transport fallback.
 // FailNextNegotiations/FailNextConnects act on the whole hub process, so the tests of this file
 // run one after the other against a hub of their own.
-import { after, before, describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { HubConnectionState } from "@microsoft/signalr";
-import { startHub } from "./lib/hub-process.mjs";
-import { ConnectionPool, PAIRS } from "./lib/connections.mjs";
+import { hubFixture } from "./lib/fixture.mjs";
+import { PAIRS } from "./lib/connections.mjs";
 import { withTimeout } from "./lib/waiting.mjs";
 
 describe("negotiation", () => {
-  let hub;
-  const pool = new ConnectionPool();
+  const hub = hubFixture();
+  const { pool } = hub;
   /** A connection on /hub that triggers the hub-wide fault injections. */
   let control;
   before(async () => {
-    hub = await startHub();
-    control = await pool.open(hub.hub("/hub"), { transport: "WebSockets", protocol: "json" });
-  });
-  after(async () => {
-    await pool.stopAll();
-    await hub?.stop();
+    control = await pool.open(hub.url("/hub"), { transport: "WebSockets", protocol: "json" });
   });
 
   for (const pair of PAIRS) {
     describe(pair.label, () => {
       it("/auth-hub without a token: start fails with 401", async () => {
-        const conn = pool.build(hub.hub("/auth-hub"), pair);
+        const conn = pool.build(hub.url("/auth-hub"), pair);
         await assert.rejects(withTimeout(conn.start(), "start"), /Status code '401'/);
         assert.equal(conn.state, HubConnectionState.Disconnected);
       });
@@ -33,7 +28,7 @@ describe("negotiation", () => {
       it("/auth-hub with accessTokenFactory: the token is the user", async () => {
         const token = `user-${pair.transport}-${pair.protocol}`;
         let calls = 0;
-        const conn = await pool.open(hub.hub("/auth-hub"), {
+        const conn = await pool.open(hub.url("/auth-hub"), {
           ...pair,
           accessTokenFactory: () => {
             calls++;
@@ -47,7 +42,7 @@ describe("negotiation", () => {
       });
 
       it("headers set on the client reach negotiate, connect and sends", async () => {
-        const conn = await pool.open(hub.hub("/hub"), { ...pair, headers: { "X-Conformance": pair.label } });
+        const conn = await pool.open(hub.url("/hub"), { ...pair, headers: { "X-Conformance": pair.label } });
         const info = await conn.invoke("GetRequestInfo");
         assert.equal(info.negotiate.headers["x-conformance"], pair.label);
         assert.equal(info.connect.headers["x-conformance"], pair.label);
@@ -60,7 +55,7 @@ describe("negotiation", () => {
       });
 
       it("/redirect-hub lands on /auth-hub as 'redirected-user'", async () => {
-        const conn = await pool.open(hub.hub("/redirect-hub"), pair);
+        const conn = await pool.open(hub.url("/redirect-hub"), pair);
         assert.equal(await conn.invoke("GetUser"), "redirected-user");
         assert.equal(await conn.invoke("GetConnectionId"), conn.connectionId);
         const info = await conn.invoke("GetRequestInfo");
@@ -72,7 +67,7 @@ describe("negotiation", () => {
 
   for (const protocol of ["json", "messagepack"]) {
     it(`WebSockets/${protocol} with skipNegotiation: the hub makes a connection without negotiate`, async () => {
-      const conn = await pool.open(hub.hub("/hub"), { transport: "WebSockets", protocol, skipNegotiation: true });
+      const conn = await pool.open(hub.url("/hub"), { transport: "WebSockets", protocol, skipNegotiation: true });
       assert.equal(conn.connectionId, null, "the client learns no id without negotiate");
       const info = await conn.invoke("GetRequestInfo");
       assert.equal(info.negotiate, null);
@@ -89,14 +84,14 @@ describe("negotiation", () => {
   });
 
   it("a redirect loop fails start after the client's 100-redirect limit", async () => {
-    const conn = pool.build(hub.hub("/redirect-hub") + "?loop=1", { protocol: "json" });
+    const conn = pool.build(hub.url("/redirect-hub") + "?loop=1", { protocol: "json" });
     await assert.rejects(withTimeout(conn.start(), "start"), /Negotiate redirection limit exceeded/);
   });
 
   for (const status of [500, 401]) {
     it(`FailNextNegotiations(1, ${status}): one start fails, the next succeeds`, async () => {
       await control.invoke("FailNextNegotiations", 1, status);
-      const conn = pool.build(hub.hub("/hub"), { transport: "WebSockets", protocol: "json" });
+      const conn = pool.build(hub.url("/hub"), { transport: "WebSockets", protocol: "json" });
       await assert.rejects(withTimeout(conn.start(), "failing start"), new RegExp(`Status code '${status}'`));
       await withTimeout(conn.start(), "second start");
       assert.equal(await conn.invoke("GetConnectionId"), conn.connectionId);
@@ -106,7 +101,7 @@ describe("negotiation", () => {
 
   it("FailNextConnects(WebSockets, 1): the client negotiates again and falls back to Server-Sent Events", async () => {
     await control.invoke("FailNextConnects", "WebSockets", 1);
-    const conn = await pool.open(hub.hub("/hub"), { protocol: "json" }); // any transport, server's order
+    const conn = await pool.open(hub.url("/hub"), { protocol: "json" }); // any transport, server's order
     const info = await conn.invoke("GetRequestInfo");
     assert.equal(info.transport, "ServerSentEvents");
     assert.equal(await conn.invoke("GetConnectionId"), conn.connectionId);
@@ -115,7 +110,7 @@ describe("negotiation", () => {
 
   it("FailNextConnects(LongPolling, 1) with MessagePack: the only transport fails once, the next start works", async () => {
     await control.invoke("FailNextConnects", "LongPolling", 1);
-    const conn = pool.build(hub.hub("/hub"), { transport: "LongPolling", protocol: "messagepack" });
+    const conn = pool.build(hub.url("/hub"), { transport: "LongPolling", protocol: "messagepack" });
     await assert.rejects(withTimeout(conn.start(), "failing start"), /LongPolling failed/);
     await withTimeout(conn.start(), "second start");
     assert.equal((await conn.invoke("GetRequestInfo")).transport, "LongPolling");
@@ -123,8 +118,8 @@ describe("negotiation", () => {
   });
 
   it("without a transport restriction the client takes the hub's first offer, WebSockets", async () => {
-    const json = await pool.open(hub.hub("/hub"), { protocol: "json" });
-    const msgpack = await pool.open(hub.hub("/hub"), { protocol: "messagepack" });
+    const json = await pool.open(hub.url("/hub"), { protocol: "json" });
+    const msgpack = await pool.open(hub.url("/hub"), { protocol: "messagepack" });
     assert.equal((await json.invoke("GetRequestInfo")).transport, "WebSockets");
     assert.equal((await msgpack.invoke("GetRequestInfo")).transport, "WebSockets");
     await json.stop();

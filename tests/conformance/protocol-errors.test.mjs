@@ -1,49 +1,27 @@
 // What the hub answers when the client breaks the protocol's rules: handshake errors and messages
 // over the size limit, with ASP.NET's texts.
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { HubConnectionState, JsonHubProtocol, MessageType } from "@microsoft/signalr";
 import { MessagePackHubProtocol } from "@microsoft/signalr-protocol-msgpack";
-import { startHub } from "./lib/hub-process.mjs";
-import { ConnectionPool, PAIRS } from "./lib/connections.mjs";
+import { hubFixture } from "./lib/fixture.mjs";
+import { DisguisedProtocol } from "./lib/protocol-wrappers.mjs";
+import { PAIRS } from "./lib/connections.mjs";
 import { Lifecycle, withTimeout } from "./lib/waiting.mjs";
 
 const MAX_MESSAGE_BYTES = 4096;
 
-/** An official protocol presented to the hub under another name or version (IHubProtocol is public API). */
-class DisguisedProtocol {
-  constructor(inner, disguise) {
-    this._inner = inner;
-    this.name = disguise.name ?? inner.name;
-    this.version = disguise.version ?? inner.version;
-    this.transferFormat = inner.transferFormat;
-  }
-  parseMessages(input, logger) {
-    return this._inner.parseMessages(input, logger);
-  }
-  writeMessage(message) {
-    return this._inner.writeMessage(message);
-  }
-}
-
 const officialProtocol = (name) => (name === "messagepack" ? new MessagePackHubProtocol() : new JsonHubProtocol());
 
 describe("protocol errors", () => {
-  let hub;
-  const pool = new ConnectionPool();
-  before(async () => {
-    hub = await startHub(["--max-message-bytes", String(MAX_MESSAGE_BYTES)]);
-  });
-  after(async () => {
-    await pool.stopAll();
-    await hub?.stop();
-  });
+  const hub = hubFixture(["--max-message-bytes", String(MAX_MESSAGE_BYTES)]);
+  const { pool } = hub;
 
   // Handshake errors over Server-Sent Events are left out: the official client 10.0.11 throws an
   // uncaught exception from its EventSource handler there, which would end the test process.
   for (const pair of PAIRS.filter((p) => p.transport !== "ServerSentEvents")) {
     it(`${pair.label}: an unknown protocol name gets ASP.NET's handshake error`, async () => {
-      const conn = pool.build(hub.hub("/hub"), {
+      const conn = pool.build(hub.url("/hub"), {
         transport: pair.transport,
         hubProtocol: new DisguisedProtocol(officialProtocol(pair.protocol), { name: "foo" }),
       });
@@ -59,7 +37,7 @@ describe("protocol errors", () => {
   for (const protocol of ["json", "messagepack"]) {
     // The client sends its protocol's version only with stateful reconnect over WebSockets (else 1).
     it(`WebSockets/${protocol}: an unsupported protocol version gets ASP.NET's handshake error`, async () => {
-      const conn = pool.build(hub.hub("/hub"), {
+      const conn = pool.build(hub.url("/hub"), {
         transport: "WebSockets",
         stateful: true,
         hubProtocol: new DisguisedProtocol(officialProtocol(protocol), { version: 3 }),
@@ -73,7 +51,7 @@ describe("protocol errors", () => {
 
   for (const pair of PAIRS) {
     it(`${pair.label}: a message over --max-message-bytes ends the connection with ASP.NET's Close, reconnect allowed`, async () => {
-      const conn = pool.build(hub.hub("/hub"), { ...pair, retryPolicy: [0, 0], recording: true });
+      const conn = pool.build(hub.url("/hub"), { ...pair, retryPolicy: [0, 0], recording: true });
       const life = new Lifecycle(conn);
       await withTimeout(conn.start(), "start");
       const oldId = conn.connectionId;

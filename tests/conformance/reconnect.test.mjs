@@ -1,10 +1,10 @@
 // Automatic reconnect (withAutomaticReconnect) after each fault the hub can inject.
 // FailNextNegotiations acts on the whole hub process: the tests of this file run one at a time.
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { HubConnectionState } from "@microsoft/signalr";
-import { startHub } from "./lib/hub-process.mjs";
-import { ConnectionPool, PAIRS } from "./lib/connections.mjs";
+import { hubFixture } from "./lib/fixture.mjs";
+import { PAIRS } from "./lib/connections.mjs";
 import { Lifecycle } from "./lib/waiting.mjs";
 
 const HUB_KEEP_ALIVE_MS = 100;
@@ -22,22 +22,15 @@ class RecordingRetryPolicy {
 }
 
 describe("automatic reconnect", () => {
-  let hub;
-  const pool = new ConnectionPool();
-  before(async () => {
-    hub = await startHub(["--keep-alive-ms", String(HUB_KEEP_ALIVE_MS)]);
-  });
-  after(async () => {
-    await pool.stopAll();
-    await hub?.stop();
-  });
+  const hub = hubFixture(["--keep-alive-ms", String(HUB_KEEP_ALIVE_MS)]);
+  const { pool } = hub;
 
   for (const pair of PAIRS) {
     describe(pair.label, () => {
       /** A started connection with a recording retry policy and its lifecycle log. */
       async function connect(extra = {}) {
         const policy = new RecordingRetryPolicy();
-        const conn = pool.build(hub.hub("/hub"), { ...pair, retryPolicy: policy, ...extra });
+        const conn = pool.build(hub.url("/hub"), { ...pair, retryPolicy: policy, ...extra });
         const life = new Lifecycle(conn);
         await conn.start();
         return { conn, life, policy };

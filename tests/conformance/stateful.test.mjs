@@ -1,12 +1,11 @@
 // Stateful reconnect (withStatefulReconnect, WebSockets): the hub drops the transport again and
 // again while messages flow both ways; nothing may be lost, duplicated or reordered, and the client
 // must see one uninterrupted connection.
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import WebSocket from "ws";
 import { HubConnectionState } from "@microsoft/signalr";
-import { startHub } from "./lib/hub-process.mjs";
-import { ConnectionPool } from "./lib/connections.mjs";
+import { hubFixture } from "./lib/fixture.mjs";
 import { Collector, Lifecycle, withTimeout } from "./lib/waiting.mjs";
 
 const ROUNDS = 6; // one transport drop per round
@@ -36,20 +35,13 @@ class SocketLog {
 const yieldToEventLoop = () => new Promise((resolve) => setImmediate(resolve));
 
 describe("stateful reconnect", () => {
-  let hub;
-  const pool = new ConnectionPool();
-  before(async () => {
-    hub = await startHub(["--stateful-buffer-bytes", String(BUFFER_BYTES)]);
-  });
-  after(async () => {
-    await pool.stopAll();
-    await hub?.stop();
-  });
+  const hub = hubFixture(["--stateful-buffer-bytes", String(BUFFER_BYTES)]);
+  const { pool } = hub;
 
   for (const protocol of ["json", "messagepack"]) {
     it(`WebSockets/${protocol}: repeated transport drops lose, repeat and reorder nothing`, async () => {
       const sockets = new SocketLog();
-      const conn = pool.build(hub.hub("/hub"), {
+      const conn = pool.build(hub.url("/hub"), {
         transport: "WebSockets",
         protocol,
         stateful: true,
@@ -112,7 +104,7 @@ describe("stateful reconnect", () => {
   it("WebSockets/json: with a tiny client buffer, sends wait for the hub's Acks and all arrive", async () => {
     // Past bufferSize unacknowledged bytes a send completes only after the hub acknowledges (~1 s):
     // a hub that never sent Ack would hang here.
-    const conn = await pool.open(hub.hub("/hub"), { transport: "WebSockets", protocol: "json", stateful: true, statefulBufferBytes: 500 });
+    const conn = await pool.open(hub.url("/hub"), { transport: "WebSockets", protocol: "json", stateful: true, statefulBufferBytes: 500 });
     const count = 25; // ~1150 bytes (46 per message): more than twice the buffer
     for (let i = 0; i < count; i++) await withTimeout(conn.send("Record", i), `send #${i} to be acknowledged`);
     assert.deepEqual(await conn.invoke("GetRecorded"), [...Array(count).keys()]);
@@ -120,7 +112,7 @@ describe("stateful reconnect", () => {
   });
 
   it("WebSockets/json: a Close message ends a stateful connection; automatic reconnect makes a new one", async () => {
-    const conn = pool.build(hub.hub("/hub"), { transport: "WebSockets", protocol: "json", stateful: true, retryPolicy: [0] });
+    const conn = pool.build(hub.url("/hub"), { transport: "WebSockets", protocol: "json", stateful: true, retryPolicy: [0] });
     const life = new Lifecycle(conn);
     await withTimeout(conn.start(), "start");
     const oldId = conn.connectionId;
@@ -136,7 +128,7 @@ describe("stateful reconnect", () => {
 
   for (const protocol of ["json", "messagepack"]) {
     it(`LongPolling/${protocol}: stateful reconnect requested, but only WebSockets uses it: handshake version 1`, async () => {
-      const conn = await pool.open(hub.hub("/hub"), { transport: "LongPolling", protocol, stateful: true });
+      const conn = await pool.open(hub.url("/hub"), { transport: "LongPolling", protocol, stateful: true });
       const info = await conn.invoke("GetRequestInfo");
       assert.equal(info.negotiate.query.useStatefulReconnect, "true");
       assert.equal(info.handshakeVersion, 1);

@@ -1,10 +1,10 @@
 // The hub's methods through the official client, once per transport x protocol pair.
-import { after, before, describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { HubConnectionState, MessageType, Subject } from "@microsoft/signalr";
-import { startHub } from "./lib/hub-process.mjs";
-import { ConnectionPool, PAIRS } from "./lib/connections.mjs";
-import { Collector, streamToArray, withTimeout } from "./lib/waiting.mjs";
+import { hubFixture } from "./lib/fixture.mjs";
+import { PAIRS } from "./lib/connections.mjs";
+import { Collector, streamToArray, subscribe, withTimeout } from "./lib/waiting.mjs";
 
 const ECHO_VALUES = {
   "empty string": "",
@@ -31,21 +31,14 @@ const ECHO_VALUES = {
 const hubError = (method, message) => `An unexpected error occurred invoking '${method}' on the server. HubException: ${message}`;
 
 describe("hub methods on every transport x protocol pair", () => {
-  let hub;
-  const pool = new ConnectionPool();
-  before(async () => {
-    hub = await startHub();
-  });
-  after(async () => {
-    await pool.stopAll();
-    await hub?.stop();
-  });
+  const hub = hubFixture();
+  const { pool } = hub;
 
   for (const pair of PAIRS) {
     describe(pair.label, () => {
       /** The pair's main connection; tests that need a second one open it. */
       let conn;
-      const open = (extra) => pool.open(hub.hub("/hub"), { ...pair, ...extra });
+      const open = (extra) => pool.open(hub.url("/hub"), { ...pair, ...extra });
       before(async () => {
         conn = await open();
       });
@@ -109,18 +102,13 @@ describe("hub methods on every transport x protocol pair", () => {
       });
 
       it("a running stream does not hold up invocations", async () => {
-        const items = new Collector();
-        const subscription = conn.stream("Counter", 1000, 10).subscribe({
-          next: (i) => items.push(i),
-          error: (e) => items.push(e),
-          complete: () => items.push("complete"),
-        });
+        const counter = subscribe(conn.stream("Counter", 1000, 10));
         try {
-          await items.until(1, "first Counter item");
+          await counter.items.until(1, "first Counter item");
           assert.equal(await conn.invoke("Echo", "meanwhile"), "meanwhile");
-          assert.ok(!items.items.includes("complete"), "the stream is still running");
+          assert.ok(!counter.done, "the stream is still running");
         } finally {
-          subscription.dispose();
+          counter.dispose();
         }
       });
 
@@ -174,14 +162,9 @@ describe("hub methods on every transport x protocol pair", () => {
         // The recording protocol shows what the hub sends after the client's CancelInvocation.
         const rec = await open({ recording: true });
         const seen = rec.recording.received;
-        const delivered = new Collector();
-        const subscription = rec.stream("Counter", 1000, 10).subscribe({
-          next: (i) => delivered.push(i),
-          error: (e) => delivered.push(e),
-          complete: () => delivered.push("complete"),
-        });
-        await delivered.until(3, "3 stream items");
-        subscription.dispose();
+        const counter = subscribe(rec.stream("Counter", 1000, 10));
+        await counter.items.until(3, "3 stream items");
+        counter.dispose();
         const firstItem = await seen.until((m) => m.type === MessageType.StreamItem, "a StreamItem");
         const streamId = firstItem.invocationId;
         // ASP.NET ends a cancelled stream with a Completion that has neither result nor error.
@@ -198,7 +181,7 @@ describe("hub methods on every transport x protocol pair", () => {
         const items = seen.items.filter((m) => m.type === MessageType.StreamItem && m.invocationId === streamId);
         assert.ok(items.length < 1000, `the hub stopped early (sent ${items.length} of 1000 items)`);
         assert.deepEqual(items.map((m) => m.item), [...items.keys()], "items in order from 0");
-        assert.ok(!delivered.items.includes("complete"), "a disposed subscription sees no completion");
+        assert.ok(!counter.done, "a disposed subscription sees no completion");
         await rec.stop();
       });
 
@@ -238,19 +221,13 @@ describe("hub methods on every transport x protocol pair", () => {
 
       it("UploadEcho ends with the upload's error as a stream error", async () => {
         const uploads = new Subject();
-        const items = [];
-        const ended = withTimeout(
-          new Promise((resolve, reject) => {
-            conn.stream("UploadEcho", uploads).subscribe({ next: (i) => items.push(i), complete: resolve, error: reject });
-          }),
-          "UploadEcho error",
-        );
+        const echoed = subscribe(conn.stream("UploadEcho", uploads));
         uploads.next("before the error");
         uploads.error(new Error("upload broke"));
-        await assert.rejects(ended, {
+        await assert.rejects(withTimeout(echoed.ended, "UploadEcho error"), {
           message: "An error occurred on the server while streaming results. HubException: upload broke",
         });
-        assert.deepEqual(items, ["before the error"], "items before the error are delivered first");
+        assert.deepEqual(echoed.items.items, ["before the error"], "items before the error are delivered first");
       });
 
       it("AskClient returns the value of the client's handler", async () => {
@@ -362,7 +339,7 @@ describe("hub methods on every transport x protocol pair", () => {
   }
 
   it("MessagePack over Server-Sent Events: start fails, the hub offers SSE for text only", async () => {
-    const conn = pool.build(hub.hub("/hub"), { transport: "ServerSentEvents", protocol: "messagepack" });
+    const conn = pool.build(hub.url("/hub"), { transport: "ServerSentEvents", protocol: "messagepack" });
     await assert.rejects(withTimeout(conn.start(), "start"), /'ServerSentEvents' does not support Binary/);
     assert.equal(conn.state, HubConnectionState.Disconnected);
   });

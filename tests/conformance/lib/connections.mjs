@@ -1,7 +1,7 @@
 // Builds official-client connections for a transport x protocol pair.
 import { HttpTransportType, HubConnectionBuilder, JsonHubProtocol, LogLevel } from "@microsoft/signalr";
 import { MessagePackHubProtocol } from "@microsoft/signalr-protocol-msgpack";
-import { RecordingProtocol } from "./recording-protocol.mjs";
+import { RecordingProtocol } from "./protocol-wrappers.mjs";
 import { withTimeout } from "./waiting.mjs";
 
 /** Every transport x protocol pair the official client supports (MessagePack needs binary frames: no SSE). */

@@ -79,19 +79,35 @@ export class Lifecycle {
   }
 }
 
-/** Collects a server stream (IStreamResult) into an array; rejects with the stream's error. */
+/**
+ * Subscribes to a server stream (IStreamResult). `items` collects the items as they arrive; `ended`
+ * resolves with all items on completion or rejects with the stream's error; `done` tells whether
+ * either happened; `dispose()` cancels the subscription.
+ */
+export function subscribe(streamResult) {
+  const items = new Collector();
+  const state = { items, done: false };
+  state.ended = new Promise((resolve, reject) => {
+    state.subscription = streamResult.subscribe({
+      next: (item) => items.push(item),
+      complete: () => {
+        state.done = true;
+        resolve(items.items);
+      },
+      error: (e) => {
+        state.done = true;
+        reject(e);
+      },
+    });
+  });
+  state.ended.catch(() => {}); // a test that cares awaits `ended` itself
+  state.dispose = () => state.subscription.dispose();
+  return state;
+}
+
+/** Collects a server stream into an array; rejects with the stream's error. */
 export function streamToArray(streamResult, what = "stream completion") {
-  const items = [];
-  return withTimeout(
-    new Promise((resolve, reject) => {
-      streamResult.subscribe({
-        next: (item) => items.push(item),
-        complete: () => resolve(items),
-        error: (e) => reject(e),
-      });
-    }),
-    what,
-  );
+  return withTimeout(subscribe(streamResult).ended, what);
 }
 
 /** A promise that resolves after `ms`. Only for tests whose subject is time itself (idle keep-alive). */
