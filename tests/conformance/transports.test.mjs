@@ -1,7 +1,8 @@
 // The hub's methods through the official client, once per transport x protocol pair.
 import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { HubConnectionState, MessageType, Subject } from "@microsoft/signalr";
+import { HubConnectionState, JsonHubProtocol, MessageType, Subject } from "@microsoft/signalr";
+import { MessagePackHubProtocol } from "@microsoft/signalr-protocol-msgpack";
 import { hubFixture } from "./lib/fixture.mjs";
 import { PAIRS } from "./lib/connections.mjs";
 import { Collector, streamToArray, subscribe, withTimeout } from "./lib/waiting.mjs";
@@ -206,6 +207,24 @@ describe("hub methods on every transport x protocol pair", () => {
         await assert.rejects(withTimeout(total, "Sum failure"), { message: hubError("Sum", "upload broke") });
       });
 
+      it("upload-stream invocations run alongside each other, not one at a time", async () => {
+        // ASP.NET runs methods with stream parameters outside the one-at-a-time rule: the second Sum
+        // must finish while the first one still waits for items.
+        const first = new Subject();
+        const second = new Subject();
+        const firstTotal = conn.invoke("Sum", first);
+        const secondTotal = conn.invoke("Sum", second);
+        first.next(1);
+        second.next(10);
+        first.next(2);
+        second.next(20);
+        second.complete();
+        assert.equal(await withTimeout(secondTotal, "the second Sum while the first is open"), 30);
+        first.next(3);
+        first.complete();
+        assert.equal(await withTimeout(firstTotal, "the first Sum"), 6);
+      });
+
       it("Sum without an upload stream fails with ASP.NET's stream-count text", async () => {
         await assert.rejects(conn.invoke("Sum"), { message: hubError("Sum", "Client sent 0 stream(s), Hub method expects 1.") });
       });
@@ -297,6 +316,30 @@ describe("hub methods on every transport x protocol pair", () => {
         } finally {
           conn.off("groupProbe");
           await other.stop();
+        }
+      });
+
+      it("SendRaw writes its frames verbatim: several messages in one frame all arrive", async () => {
+        const probe = new Collector();
+        conn.on("rawProbe", probe.handler);
+        try {
+          // One frame: Invocation, Ping, Invocation, encoded by the official protocol itself.
+          const messages = [
+            { type: MessageType.Invocation, target: "rawProbe", arguments: ["first"], headers: {} },
+            { type: MessageType.Ping },
+            { type: MessageType.Invocation, target: "rawProbe", arguments: ["second", 2], headers: {} },
+          ];
+          const protocol = pair.protocol === "messagepack" ? new MessagePackHubProtocol() : new JsonHubProtocol();
+          const encoded = messages.map((m) => protocol.writeMessage(m));
+          const frame =
+            pair.protocol === "messagepack"
+              ? Buffer.concat(encoded.map((b) => Buffer.from(b))).toString("base64")
+              : encoded.join("");
+          await conn.invoke("SendRaw", [frame], pair.protocol === "messagepack");
+          await probe.until(2, "both invocations of the raw frame");
+          assert.deepEqual(probe.items, [["first"], ["second", 2]]);
+        } finally {
+          conn.off("rawProbe");
         }
       });
 
