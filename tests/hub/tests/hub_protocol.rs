@@ -3,7 +3,7 @@
 mod common;
 
 use common::{within, Hub, RS};
-use serde_json::json;
+use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
 async fn handshake_answer(hub: &Hub, request: &str) -> String {
@@ -51,37 +51,46 @@ async fn messagepack_over_server_sent_events_is_refused_in_the_handshake() {
 }
 
 #[tokio::test]
-async fn json_invocations_and_errors() {
+async fn json_invocations() {
     let hub = Hub::start(&[]).await;
     let mut ws = hub.json_connection().await;
     let mut pending = Vec::new();
-    ws.send_text(&format!("{{\"type\":1,\"invocationId\":\"1\",\"target\":\"echo\",\"arguments\":[{{\"a\":[1,\"x\"]}}]}}{RS}")).await;
-    assert_eq!(ws.next_json(&mut pending).await, json!({"type": 3, "invocationId": "1", "result": {"a": [1, "x"]}}));
+    let echo = json!({"type": 1, "invocationId": "1", "target": "echo", "arguments": [{"a": [1, "x"]}]});
+    assert_eq!(ws.call(&mut pending, echo).await, json!({"type": 3, "invocationId": "1", "result": {"a": [1, "x"]}}));
+    let add = json!({"type": 1, "invocationId": "2", "target": "Add", "arguments": [2, 3]});
+    assert_eq!(ws.call(&mut pending, add).await["result"], 5);
+}
 
-    ws.send_text(&format!("{{\"type\":1,\"invocationId\":\"2\",\"target\":\"Add\",\"arguments\":[2,3]}}{RS}")).await;
-    assert_eq!(ws.next_json(&mut pending).await["result"], 5);
-
-    ws.send_text(&format!("{{\"type\":1,\"invocationId\":\"3\",\"target\":\"Fail\",\"arguments\":[\"boom\"]}}{RS}")).await;
+#[tokio::test]
+async fn invocation_errors_use_aspnet_texts() {
+    let hub = Hub::start(&[]).await;
+    let mut ws = hub.json_connection().await;
+    let mut pending = Vec::new();
+    let cases = [
+        ("Fail", json!(["boom"]), "An unexpected error occurred invoking 'Fail' on the server. HubException: boom"),
+        ("Nope", json!([]), "Failed to invoke 'Nope' due to an error on the server. HubException: Method does not exist."),
+        ("Add", json!([1]), "Failed to invoke 'Add' due to an error on the server."),
+        ("Add", json!(["a", 1]), "Failed to invoke 'Add' due to an error on the server."),
+        (
+            "Counter",
+            json!([1, 0]),
+            "The client attempted to invoke the streaming 'Counter' method with a non-streaming invocation.",
+        ),
+        (
+            "Sum",
+            json!([]),
+            "An unexpected error occurred invoking 'Sum' on the server. HubException: Client sent 0 stream(s), Hub method expects 1.",
+        ),
+    ];
+    for (i, (target, arguments, error)) in cases.into_iter().enumerate() {
+        let message = json!({"type": 1, "invocationId": i.to_string(), "target": target, "arguments": arguments});
+        let answer = ws.call(&mut pending, message).await;
+        assert_eq!(answer, json!({"type": 3, "invocationId": i.to_string(), "error": error}));
+    }
+    let stream = json!({"type": 4, "invocationId": "s", "target": "Echo", "arguments": [1]});
     assert_eq!(
-        ws.next_json(&mut pending).await["error"],
-        "An unexpected error occurred invoking 'Fail' on the server. HubException: boom"
-    );
-    ws.send_text(&format!("{{\"type\":1,\"invocationId\":\"4\",\"target\":\"Nope\",\"arguments\":[]}}{RS}")).await;
-    assert_eq!(
-        ws.next_json(&mut pending).await["error"],
-        "Failed to invoke 'Nope' due to an error on the server. HubException: Method does not exist."
-    );
-    ws.send_text(&format!("{{\"type\":1,\"invocationId\":\"5\",\"target\":\"Add\",\"arguments\":[1]}}{RS}")).await;
-    assert_eq!(ws.next_json(&mut pending).await["error"], "Failed to invoke 'Add' due to an error on the server.");
-    ws.send_text(&format!("{{\"type\":1,\"invocationId\":\"6\",\"target\":\"Counter\",\"arguments\":[1,0]}}{RS}")).await;
-    assert_eq!(
-        ws.next_json(&mut pending).await["error"],
-        "The client attempted to invoke the streaming 'Counter' method with a non-streaming invocation."
-    );
-    ws.send_text(&format!("{{\"type\":1,\"invocationId\":\"7\",\"target\":\"Sum\",\"arguments\":[]}}{RS}")).await;
-    assert_eq!(
-        ws.next_json(&mut pending).await["error"],
-        "An unexpected error occurred invoking 'Sum' on the server. HubException: Client sent 0 stream(s), Hub method expects 1."
+        ws.call(&mut pending, stream).await["error"],
+        "The client attempted to invoke the non-streaming 'Echo' method with a streaming invocation."
     );
 }
 
@@ -107,19 +116,19 @@ async fn streams_uploads_and_cancel() {
         }
     }
 
-    ws.send_text(&format!(
-        "{{\"type\":1,\"invocationId\":\"u\",\"target\":\"Sum\",\"arguments\":[],\"streamIds\":[\"7\"]}}{RS}\
-         {{\"type\":2,\"invocationId\":\"7\",\"item\":1}}{RS}{{\"type\":2,\"invocationId\":\"7\",\"item\":41}}{RS}\
-         {{\"type\":3,\"invocationId\":\"7\"}}{RS}"
-    ))
+    let upload = |id: &str, stream: &str, tail: Value| {
+        let mut messages = vec![json!({"type": 1, "invocationId": id, "target": "Sum", "arguments": [], "streamIds": [stream]})];
+        messages.extend(tail.as_array().unwrap().iter().cloned());
+        messages.iter().map(|m| format!("{m}{RS}")).collect::<String>()
+    };
+    ws.send_text(&upload("u", "7", json!([
+        {"type": 2, "invocationId": "7", "item": 1},
+        {"type": 2, "invocationId": "7", "item": 41},
+        {"type": 3, "invocationId": "7"},
+    ])))
     .await;
     assert_eq!(ws.next_json(&mut pending).await, json!({"type": 3, "invocationId": "u", "result": 42}));
-
-    ws.send_text(&format!(
-        "{{\"type\":1,\"invocationId\":\"e\",\"target\":\"Sum\",\"arguments\":[],\"streamIds\":[\"8\"]}}{RS}\
-         {{\"type\":3,\"invocationId\":\"8\",\"error\":\"broken\"}}{RS}"
-    ))
-    .await;
+    ws.send_text(&upload("e", "8", json!([{"type": 3, "invocationId": "8", "error": "broken"}]))).await;
     assert_eq!(
         ws.next_json(&mut pending).await["error"],
         "An unexpected error occurred invoking 'Sum' on the server. HubException: broken"

@@ -10,6 +10,17 @@ fn invocation(id: &str, target: &str, arguments: Value) -> String {
     format!("{}{RS}", json!({"type": 1, "invocationId": id, "target": target, "arguments": arguments}))
 }
 
+/// A negotiated stateful-reconnect WebSocket after a handshake of `version`; also its path.
+async fn stateful_connection(hub: &Hub, version: u32) -> (Ws, String) {
+    let negotiation = hub.negotiate("hub", "?negotiateVersion=1&useStatefulReconnect=true").await;
+    assert_eq!(negotiation["useStatefulReconnect"], true);
+    let path = format!("/hub?id={}", negotiation["connectionToken"].as_str().unwrap());
+    let mut ws = hub.websocket(&path).await;
+    ws.send_text(&format!("{{\"protocol\":\"json\",\"version\":{version}}}{RS}")).await;
+    assert_eq!(within("handshake", ws.next_text()).await, format!("{{}}{RS}"));
+    (ws, path)
+}
+
 /// The next message that is neither a Ping nor an Ack.
 async fn next_message(ws: &mut Ws, pending: &mut Vec<Value>) -> Value {
     loop {
@@ -23,13 +34,7 @@ async fn next_message(ws: &mut Ws, pending: &mut Vec<Value>) -> Value {
 #[tokio::test]
 async fn replays_unacknowledged_messages_after_a_reconnect() {
     let hub = Hub::start(&[]).await;
-    let negotiation = hub.negotiate("hub", "?negotiateVersion=1&useStatefulReconnect=true").await;
-    assert_eq!(negotiation["useStatefulReconnect"], true);
-    let path = format!("/hub?id={}", negotiation["connectionToken"].as_str().unwrap());
-
-    let mut ws = hub.websocket(&path).await;
-    ws.send_text(&format!("{{\"protocol\":\"json\",\"version\":2}}{RS}")).await;
-    assert_eq!(within("handshake", ws.next_text()).await, format!("{{}}{RS}"));
+    let (mut ws, path) = stateful_connection(&hub, 2).await;
     let mut pending = Vec::new();
     ws.send_text(&invocation("1", "SendToCaller", json!(["m", 1]))).await;
     assert_eq!(next_message(&mut ws, &mut pending).await, json!({"type": 1, "target": "m", "arguments": [1]}));
@@ -66,11 +71,7 @@ async fn replays_unacknowledged_messages_after_a_reconnect() {
 #[tokio::test]
 async fn acks_release_the_replay_buffer() {
     let hub = Hub::start(&[]).await;
-    let negotiation = hub.negotiate("hub", "?negotiateVersion=1&useStatefulReconnect=true").await;
-    let path = format!("/hub?id={}", negotiation["connectionToken"].as_str().unwrap());
-    let mut ws = hub.websocket(&path).await;
-    ws.send_text(&format!("{{\"protocol\":\"json\",\"version\":2}}{RS}")).await;
-    assert_eq!(within("handshake", ws.next_text()).await, format!("{{}}{RS}"));
+    let (mut ws, path) = stateful_connection(&hub, 2).await;
     let mut pending = Vec::new();
     ws.send_text(&invocation("1", "Echo", json!([1]))).await;
     assert_eq!(next_message(&mut ws, &mut pending).await["result"], 1);
@@ -88,11 +89,7 @@ async fn acks_release_the_replay_buffer() {
 #[tokio::test]
 async fn version_1_handshake_turns_stateful_reconnect_off() {
     let hub = Hub::start(&[]).await;
-    let negotiation = hub.negotiate("hub", "?negotiateVersion=1&useStatefulReconnect=true").await;
-    let path = format!("/hub?id={}", negotiation["connectionToken"].as_str().unwrap());
-    let mut ws = hub.websocket(&path).await;
-    ws.send_text(&format!("{{\"protocol\":\"json\",\"version\":1}}{RS}")).await;
-    assert_eq!(within("handshake", ws.next_text()).await, format!("{{}}{RS}"));
+    let (mut ws, path) = stateful_connection(&hub, 1).await;
     ws.send_text(&invocation("1", "DropTransport", json!([]))).await;
     assert_eq!(within("socket cut", ws.closed()).await, None);
     // The connection is gone: a re-connect with the token is refused.
@@ -100,4 +97,23 @@ async fn version_1_handshake_turns_stateful_reconnect_off() {
         Err(tokio_tungstenite::tungstenite::Error::Http(response)) => assert_eq!(response.status(), 404),
         other => panic!("expected 404, got {other:?}"),
     }
+}
+
+#[tokio::test]
+async fn writers_wait_while_the_replay_buffer_is_over_its_limit() {
+    let hub = Hub::start(&["--stateful-buffer-bytes", "10"]).await;
+    let (mut ws, _) = stateful_connection(&hub, 2).await;
+    let mut pending = Vec::new();
+    ws.send_text(&invocation("f", "Flood", json!([3, 1]))).await;
+    let flood = |i: u32| json!({"type": 1, "target": "Flood", "arguments": [i, "x"]});
+    assert_eq!(within("Flood 0", ws.next_json(&mut pending)).await, flood(0));
+    // Flood(0) put the buffer over 10 bytes: nothing trackable follows until the client acks.
+    // The server's own periodic Ack of our invocation is not held back, so it comes first.
+    assert_eq!(within("server Ack", ws.next_json(&mut pending)).await, json!({"type": 8, "sequenceId": 1}));
+    for i in 1..3 {
+        ws.send_text(&format!("{{\"type\":8,\"sequenceId\":{i}}}{RS}")).await;
+        assert_eq!(next_message(&mut ws, &mut pending).await, flood(i));
+    }
+    ws.send_text(&format!("{{\"type\":8,\"sequenceId\":3}}{RS}")).await;
+    assert_eq!(next_message(&mut ws, &mut pending).await, json!({"type": 3, "invocationId": "f", "result": 3}));
 }

@@ -5,6 +5,16 @@ mod common;
 use common::{within, Hub, RS};
 use tokio::io::AsyncReadExt;
 
+/// A Long Polling connection past its first poll and the JSON handshake; returns its path.
+async fn long_polling_connection(hub: &Hub) -> String {
+    let path = format!("/hub?id={}", token(hub).await);
+    assert_eq!(hub.http("GET", &path, &[], b"").await.status, 200);
+    let handshake = format!("{{\"protocol\":\"json\",\"version\":1}}{RS}");
+    assert_eq!(hub.http("POST", &path, &[], handshake.as_bytes()).await.status, 200);
+    assert_eq!(within("handshake poll", hub.http("GET", &path, &[], b"")).await.text(), format!("{{}}{RS}"));
+    path
+}
+
 async fn token(hub: &Hub) -> String {
     hub.negotiate("hub", "?negotiateVersion=1").await["connectionToken"].as_str().unwrap().to_owned()
 }
@@ -46,8 +56,7 @@ async fn second_websocket_is_409_and_other_transport_400() {
 #[tokio::test]
 async fn long_polling_first_poll_returns_at_once_then_polls_carry_messages_and_204_after_close() {
     let hub = Hub::start(&[]).await;
-    let token = token(&hub).await;
-    let path = format!("/hub?id={token}");
+    let path = format!("/hub?id={}", token(&hub).await);
     let first = within("first poll", hub.http("GET", &path, &[], b"")).await;
     assert_eq!(first.status, 200);
     assert!(first.body.is_empty());
@@ -73,9 +82,7 @@ async fn long_polling_first_poll_returns_at_once_then_polls_carry_messages_and_2
 #[tokio::test]
 async fn long_polling_delete_ends_the_connection() {
     let hub = Hub::start(&[]).await;
-    let token = token(&hub).await;
-    let path = format!("/hub?id={token}");
-    assert_eq!(hub.http("GET", &path, &[], b"").await.status, 200);
+    let path = long_polling_connection(&hub).await;
     assert_eq!(hub.http("DELETE", &path, &[], b"").await.status, 202);
     assert_eq!(hub.http("GET", &path, &[], b"").await.status, 404);
 }
@@ -83,12 +90,7 @@ async fn long_polling_delete_ends_the_connection() {
 #[tokio::test]
 async fn of_two_concurrent_polls_one_answers_204_and_the_other_gets_the_data() {
     let hub = Hub::start(&[]).await;
-    let token = token(&hub).await;
-    let path = format!("/hub?id={token}");
-    assert_eq!(hub.http("GET", &path, &[], b"").await.status, 200);
-    let handshake = format!("{{\"protocol\":\"json\",\"version\":1}}{RS}");
-    hub.http("POST", &path, &[], handshake.as_bytes()).await;
-    assert_eq!(hub.http("GET", &path, &[], b"").await.text(), format!("{{}}{RS}"));
+    let path = long_polling_connection(&hub).await;
 
     // Whichever poll the server sees second replaces the other, which answers 204 (ASP.NET).
     let mut a = tokio::spawn(read_all(hub.open("GET", &path, &[("Connection", "close")]).await));

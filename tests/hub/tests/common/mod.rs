@@ -182,6 +182,12 @@ impl Ws {
         }
     }
 
+    /// Sends one JSON hub message and returns the next message received (Pings skipped).
+    pub async fn call(&mut self, pending: &mut Vec<Value>, message: Value) -> Value {
+        self.send_text(&format!("{message}{RS}")).await;
+        within("answer", self.next_json(pending)).await
+    }
+
     /// Reads until the socket ends; returns the close frame's code if there was one.
     pub async fn closed(&mut self) -> Option<u16> {
         while let Some(next) = self.ws.next().await {
