@@ -126,6 +126,20 @@ describe("stateful reconnect", () => {
     await conn.stop();
   });
 
+  it("WebSockets/json: when the one re-open attempt fails, automatic reconnect makes a new connection", async () => {
+    const conn = pool.build(hub.url("/hub"), { transport: "WebSockets", protocol: "json", stateful: true, retryPolicy: [0] });
+    const life = new Lifecycle(conn);
+    await withTimeout(conn.start(), "start");
+    const oldId = conn.connectionId;
+    await conn.invoke("FailNextConnects", "WebSockets", 1); // the client's stateful re-open gets 500
+    await conn.send("DropTransport");
+    await life.until("reconnecting", 1);
+    const reconnected = await life.until("reconnected", 1);
+    assert.notEqual(reconnected.arg, oldId, "a new connection after the failed re-open");
+    assert.equal(await conn.invoke("GetConnectionId"), reconnected.arg);
+    await conn.stop();
+  });
+
   for (const protocol of ["json", "messagepack"]) {
     it(`LongPolling/${protocol}: stateful reconnect requested, but only WebSockets uses it: handshake version 1`, async () => {
       const conn = await pool.open(hub.url("/hub"), { transport: "LongPolling", protocol, stateful: true });

@@ -50,6 +50,16 @@ describe("hub methods on every transport x protocol pair", () => {
         names.forEach((name, i) => assert.deepEqual(results[i], ECHO_VALUES[name], `Echo(${name})`));
       });
 
+      if (pair.protocol === "messagepack") {
+        it("Echo returns MessagePack binary and timestamp values unchanged", async () => {
+          const bytes = new Uint8Array([0, 1, 2, 127, 128, 255]);
+          assert.deepEqual(await conn.invoke("Echo", bytes), bytes, "bin");
+          const when = new Date(Date.UTC(2024, 1, 29, 12, 34, 56, 789));
+          assert.deepEqual(await conn.invoke("Echo", when), when, "timestamp extension");
+          assert.deepEqual(await conn.invoke("Echo", { blob: bytes, list: [when] }), { blob: bytes, list: [when] }, "nested");
+        });
+      }
+
       it("hub method names resolve case-insensitively", async () => {
         assert.equal(await conn.invoke("eCHO", "any case"), "any case");
       });
