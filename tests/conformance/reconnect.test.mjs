@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { HubConnectionState } from "@microsoft/signalr";
 import { hubFixture } from "./lib/fixture.mjs";
 import { PAIRS } from "./lib/connections.mjs";
-import { Lifecycle } from "./lib/waiting.mjs";
+import { Collector, Lifecycle } from "./lib/waiting.mjs";
 
 const HUB_KEEP_ALIVE_MS = 100;
 const SHORT_SERVER_TIMEOUT_MS = 800; // > several hub pings, so only a stalled hub trips it
@@ -117,6 +117,23 @@ describe("automatic reconnect", () => {
         assert.equal(conn.connectionId, id);
         assert.deepEqual(life.events.items, [], "no lifecycle event");
         await conn.stop();
+      });
+
+      it("group membership does not survive a reconnect (it is a new connection)", async () => {
+        const client = await connect();
+        const other = await pool.open(hub.url("/hub"), pair);
+        const group = `reconnect-group-${pair.label}`;
+        const probe = new Collector();
+        client.conn.on("groupProbe", probe.handler);
+        await client.conn.invoke("JoinGroup", group);
+        await expectReconnect(client, () => inject(client.conn, "DropTransport"));
+        await other.invoke("SendToGroup", group, "groupProbe", "to the old connection");
+        // Had the new connection been a member, the group message would have been queued first.
+        await client.conn.invoke("SendToCaller", "groupProbe", "direct");
+        await probe.until(1, "the direct message");
+        assert.deepEqual(probe.items, [["direct"]]);
+        await client.conn.stop();
+        await other.stop();
       });
 
       it("FailNextNegotiations during reconnect: one attempt fails, the next succeeds", async () => {

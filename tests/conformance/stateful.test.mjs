@@ -4,9 +4,9 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import WebSocket from "ws";
-import { HubConnectionState } from "@microsoft/signalr";
+import { HubConnectionState, Subject } from "@microsoft/signalr";
 import { hubFixture } from "./lib/fixture.mjs";
-import { Collector, Lifecycle, withTimeout } from "./lib/waiting.mjs";
+import { Collector, Lifecycle, subscribe, withTimeout } from "./lib/waiting.mjs";
 
 const ROUNDS = 6; // one transport drop per round
 const PER_ROUND = 400; // messages per direction per round
@@ -29,6 +29,11 @@ class SocketLog {
   untilOpened(n) {
     return this.opened.until(n, `WebSocket #${n} to open`);
   }
+
+  /** The socket the client uses now. */
+  get current() {
+    return this.opened.items.at(-1);
+  }
 }
 
 /** Lets pending I/O run between bursts of sends (sends resolve in microtasks on WebSockets). */
@@ -38,22 +43,61 @@ describe("stateful reconnect", () => {
   const hub = hubFixture(["--stateful-buffer-bytes", String(BUFFER_BYTES)]);
   const { pool } = hub;
 
+  /**
+   * A started stateful WebSocket connection and two ways to cut its transport, each resolving once
+   * the client has re-opened it: by the hub (DropTransport) or by the client (socket terminated).
+   */
+  async function openStateful(protocol, extra = {}) {
+    const sockets = new SocketLog();
+    const conn = pool.build(hub.url("/hub"), {
+      transport: "WebSockets",
+      protocol,
+      stateful: true,
+      retryPolicy: [0], // a fallback to a new connection would show up as onreconnecting
+      WebSocket: sockets.WebSocket,
+      ...extra,
+    });
+    const life = new Lifecycle(conn);
+    await withTimeout(conn.start(), "start");
+    const reopened = () => sockets.untilOpened(sockets.opened.items.length + 1);
+    return {
+      conn,
+      life,
+      sockets,
+      id: conn.connectionId,
+      dropFromHub: () => {
+        const next = reopened();
+        conn.send("DropTransport").catch(() => {});
+        return next;
+      },
+      dropFromClient: () => {
+        const next = reopened();
+        sockets.current.terminate();
+        return next;
+      },
+    };
+  }
+
+  /** The checks every stateful test ends with: one uninterrupted connection. */
+  async function assertUninterrupted({ conn, life, id }) {
+    assert.deepEqual(life.events.items, [], "no onreconnecting, onreconnected or onclose");
+    assert.equal(conn.connectionId, id);
+    assert.equal(await conn.invoke("GetConnectionId"), id, "the hub kept the same connection");
+  }
+
   for (const protocol of ["json", "messagepack"]) {
     it(`WebSockets/${protocol}: repeated transport drops lose, repeat and reorder nothing`, async () => {
-      const sockets = new SocketLog();
-      const conn = pool.build(hub.url("/hub"), {
-        transport: "WebSockets",
-        protocol,
-        stateful: true,
-        statefulBufferBytes: BUFFER_BYTES,
-        retryPolicy: [0], // a fallback to a new connection would show up as onreconnecting
-        WebSocket: sockets.WebSocket,
-      });
-      const life = new Lifecycle(conn);
+      const client = await openStateful(protocol, { statefulBufferBytes: BUFFER_BYTES });
+      const { conn } = client;
+      const info = await conn.invoke("GetRequestInfo");
+      assert.equal(info.handshakeVersion, 2, "stateful reconnect uses handshake version 2");
+      assert.equal(info.negotiate.query.useStatefulReconnect, "true");
+
       let drops = 0;
+      let reopened = null; // resolves when the client has re-opened after this round's drop
       const drop = () => {
         drops++;
-        conn.send("DropTransport").catch(() => {});
+        reopened = client.dropFromHub();
       };
 
       // Server -> client: Flood(i, payload) per round, i = 0..PER_ROUND-1.
@@ -64,12 +108,6 @@ describe("stateful reconnect", () => {
         // Even rounds drop while the hub is mid-Flood (the Flood invocation is pending).
         if (round % 2 === 0 && i === PER_ROUND / 2) drop();
       });
-
-      await withTimeout(conn.start(), "start");
-      const id = conn.connectionId;
-      const info = await conn.invoke("GetRequestInfo");
-      assert.equal(info.handshakeVersion, 2, "stateful reconnect uses handshake version 2");
-      assert.equal(info.negotiate.query.useStatefulReconnect, "true");
 
       let sent = 0;
       for (round = 0; round < ROUNDS; round++) {
@@ -82,24 +120,71 @@ describe("stateful reconnect", () => {
           if (k % 25 === 0) await yieldToEventLoop();
         }
         assert.equal(await withTimeout(flood, `Flood result of round ${round}`, 30_000), PER_ROUND);
-        await sockets.untilOpened(drops + 1); // the re-open after this round's drop
+        await reopened;
       }
 
       const recorded = await withTimeout(conn.invoke("GetRecorded"), "GetRecorded");
       assert.equal(drops, ROUNDS);
-      assert.equal(sockets.opened.items.length, ROUNDS + 1, "one WebSocket re-open per drop");
+      assert.equal(client.sockets.opened.items.length, ROUNDS + 1, "one WebSocket re-open per drop");
 
       const expectedFromServer = Array.from({ length: ROUNDS }, () => [...Array(PER_ROUND).keys()]).flat();
       assertSameSequence(fromServer, expectedFromServer, "server -> client Flood indices");
       assertSameSequence(recorded, [...Array(sent).keys()], "client -> server Record values");
-
-      assert.deepEqual(life.events.items, [], "no onreconnecting, onreconnected or onclose");
       assert.equal(conn.state, HubConnectionState.Connected);
-      assert.equal(conn.connectionId, id);
-      assert.equal(await conn.invoke("GetConnectionId"), id, "the hub kept the same connection");
+      await assertUninterrupted(client);
       await conn.stop();
     });
   }
+
+  for (const protocol of ["json", "messagepack"]) {
+    it(`WebSockets/${protocol}: a server stream and an upload stream carry on across transport drops`, async () => {
+      const client = await openStateful(protocol);
+      const { conn } = client;
+      const counter = subscribe(conn.stream("Counter", 300, 1));
+      await counter.items.until(100, "100 Counter items");
+      await client.dropFromHub();
+
+      const uploads = new Subject();
+      const echoed = subscribe(conn.stream("UploadEcho", uploads));
+      for (let i = 0; i < 100; i++) uploads.next(i);
+      await echoed.items.until(50, "50 echoed items");
+      await client.dropFromClient();
+      for (let i = 100; i < 200; i++) uploads.next(i);
+      uploads.complete();
+
+      assertSameSequence(await withTimeout(counter.ended, "Counter completion"), [...Array(300).keys()], "Counter items");
+      assertSameSequence(await withTimeout(echoed.ended, "UploadEcho completion"), [...Array(200).keys()], "UploadEcho items");
+      await assertUninterrupted(client);
+      await conn.stop();
+    });
+
+    it(`WebSockets/${protocol}: a client result asked for before a drop is delivered after it`, async () => {
+      const client = await openStateful(protocol);
+      const { conn } = client;
+      // The hub waits for this handler's result while the client cuts its socket and re-opens it.
+      conn.on("askAcrossDrop", async (x) => {
+        await client.dropFromClient();
+        return x * 3;
+      });
+      assert.equal(await withTimeout(conn.invoke("AskClient", "askAcrossDrop", 14), "AskClient across a drop"), 42);
+      await assertUninterrupted(client);
+      await conn.stop();
+    });
+  }
+
+  it("WebSockets/json: group membership survives transport drops (it is the same connection)", async () => {
+    const client = await openStateful("json");
+    const other = await pool.open(hub.url("/hub"), { transport: "WebSockets", protocol: "json" });
+    const probe = new Collector();
+    client.conn.on("groupProbe", probe.handler);
+    await client.conn.invoke("JoinGroup", "stateful-group");
+    await client.dropFromHub();
+    await other.invoke("SendToGroup", "stateful-group", "groupProbe", "still a member");
+    assert.deepEqual(await probe.until(1, "the group message"), [["still a member"]]);
+    await assertUninterrupted(client);
+    await client.conn.stop();
+    await other.stop();
+  });
 
   it("WebSockets/json: with a tiny client buffer, sends wait for the hub's Acks and all arrive", async () => {
     // Past bufferSize unacknowledged bytes a send completes only after the hub acknowledges (~1 s):
