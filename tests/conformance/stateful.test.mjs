@@ -197,10 +197,7 @@ describe("stateful reconnect", () => {
   });
 
   it("WebSockets/json: a Close message ends a stateful connection; automatic reconnect makes a new one", async () => {
-    const conn = pool.build(hub.url("/hub"), { transport: "WebSockets", protocol: "json", stateful: true, retryPolicy: [0] });
-    const life = new Lifecycle(conn);
-    await withTimeout(conn.start(), "start");
-    const oldId = conn.connectionId;
+    const { conn, life, id: oldId } = await openStateful("json");
     await conn.send("CloseWithError", "closing a stateful connection", true);
     const reconnecting = await life.until("reconnecting", 1);
     assert.equal(reconnecting.arg?.message, "Server returned an error on close: closing a stateful connection");
@@ -212,10 +209,7 @@ describe("stateful reconnect", () => {
   });
 
   it("WebSockets/json: when the one re-open attempt fails, automatic reconnect makes a new connection", async () => {
-    const conn = pool.build(hub.url("/hub"), { transport: "WebSockets", protocol: "json", stateful: true, retryPolicy: [0] });
-    const life = new Lifecycle(conn);
-    await withTimeout(conn.start(), "start");
-    const oldId = conn.connectionId;
+    const { conn, life, id: oldId } = await openStateful("json");
     await conn.invoke("FailNextConnects", "WebSockets", 1); // the client's stateful re-open gets 500
     await conn.send("DropTransport");
     await life.until("reconnecting", 1);
