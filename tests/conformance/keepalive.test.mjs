@@ -84,7 +84,7 @@ describe("keep-alive", { concurrency: true }, () => {
 
   for (const protocol of ["json", "messagepack"]) {
     it(`LongPolling/${protocol}: empty polls end after --poll-timeout-ms and the client polls again`, async () => {
-      const { conn, life } = await connect({ transport: "LongPolling", protocol });
+      const { conn, life } = await connect({ transport: "LongPolling", protocol, recording: true });
       const idleStart = Date.now();
       await delay(IDLE_MS); // idling is the subject: a poll held past the idle time would show below
       const info = await conn.invoke("GetRequestInfo");
@@ -94,6 +94,8 @@ describe("keep-alive", { concurrency: true }, () => {
       assert.ok(pollStart > IDLE_MS / 2, `latest poll began ${pollStart} ms into the ${IDLE_MS} ms idle time`);
       assert.deepEqual(life.events.items, [], "no close or reconnect while idle");
       assert.equal(conn.state, HubConnectionState.Connected);
+      const pings = conn.recording.received.items.filter((m) => m.type === MessageType.Ping).length;
+      assert.equal(pings, 0, "like ASP.NET, no pings on Long Polling (inherent keep-alive)");
       await conn.stop();
     });
   }

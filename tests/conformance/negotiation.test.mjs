@@ -79,6 +79,15 @@ describe("negotiation", () => {
     });
   }
 
+  it("/auth-hub over WebSockets: the upgrade request needs the token too, not only negotiate", async () => {
+    let calls = 0;
+    // A token for negotiate only: the client asks the factory again for the WebSocket request.
+    // (Its HTTP transports reuse the negotiate token, so only WebSockets can show this.)
+    const conn = pool.build(hub.url("/auth-hub"), { transport: "WebSockets", protocol: "json", accessTokenFactory: () => (calls++ === 0 ? "alice" : "") });
+    await assert.rejects(withTimeout(conn.start(), "start"), /WebSockets failed/);
+    assert.equal(calls, 2, "the factory was asked for negotiate and for the WebSocket");
+  });
+
   it("/hub needs no token: GetUser is null", async () => {
     assert.equal(await control.invoke("GetUser"), null);
   });

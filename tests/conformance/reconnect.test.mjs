@@ -72,6 +72,13 @@ describe("automatic reconnect", () => {
         await client.conn.stop();
       });
 
+      it("CloseWithError(null, true): the client reconnects", async () => {
+        const client = await connect();
+        const error = await expectReconnect(client, () => inject(client.conn, "CloseWithError", null, true));
+        assert.equal(error, undefined, "a Close without error gives onreconnecting no error");
+        await client.conn.stop();
+      });
+
       it("CloseWithError(msg, false): the client closes with msg and does not reconnect", async () => {
         const { conn, life } = await connect();
         await inject(conn, "CloseWithError", "going away for good", false);

@@ -60,6 +60,15 @@ describe("hub methods on every transport x protocol pair", () => {
         });
       }
 
+      it("Echo carries a 1 MB string (and 1 MB of bytes with MessagePack)", async () => {
+        const big = "\u00e9x\u001e".repeat(350_000); // multi-byte UTF-8 and record separators
+        assert.equal(await withTimeout(conn.invoke("Echo", big), "1 MB Echo", 30_000), big);
+        if (pair.protocol === "messagepack") {
+          const bytes = new Uint8Array(1 << 20).map((_, i) => i % 251);
+          assert.deepEqual(await withTimeout(conn.invoke("Echo", bytes), "1 MB binary Echo", 30_000), bytes);
+        }
+      });
+
       it("hub method names resolve case-insensitively", async () => {
         assert.equal(await conn.invoke("eCHO", "any case"), "any case");
       });
@@ -140,8 +149,9 @@ describe("hub methods on every transport x protocol pair", () => {
         conn.on("callerProbe", probe.handler);
         try {
           assert.equal(await conn.invoke("SendToCaller", "callerProbe", "a", 2, { x: [1] }), null);
-          const [args] = await probe.until(1, "callerProbe invocation");
-          assert.deepEqual(args, ["a", 2, { x: [1] }]);
+          assert.equal(await conn.invoke("SendToCaller", "callerProbe"), null);
+          await probe.until(2, "callerProbe invocations");
+          assert.deepEqual(probe.items, [["a", 2, { x: [1] }], []], "with arguments, then without any");
         } finally {
           conn.off("callerProbe");
         }
