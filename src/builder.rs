@@ -199,13 +199,22 @@ impl HubConnectionBuilder {
 
     /// Validates the options (no I/O) and creates the connection, Disconnected.
     pub fn build(self) -> Result<HubConnection> {
-        let url = Url::parse(&self.url)
+        let mut url = Url::parse(&self.url)
             .map_err(|e| Error::InvalidArgument(format!("invalid hub URL '{}': {e}", self.url)))?;
         if !matches!(url.scheme(), "http" | "https" | "ws" | "wss") {
             return Err(Error::InvalidArgument(format!(
                 "hub URL must use http, https, ws or wss, not '{}'",
                 url.scheme()
             )));
+        }
+        // Negotiate speaks HTTP; the WebSockets transport maps the scheme back (W-1).
+        let http_scheme = match url.scheme() {
+            "ws" => Some("http"),
+            "wss" => Some("https"),
+            _ => None,
+        };
+        if let Some(scheme) = http_scheme {
+            let _ = url.set_scheme(scheme);
         }
         if self.transports.is_empty() {
             return Err(Error::InvalidArgument("no transport is allowed".into()));

@@ -19,6 +19,7 @@ use crate::transport::TransportWriter;
 pub(crate) enum Outgoing {
     /// A framed message. `trackable` marks types 1-5 (stateful reconnect will buffer those);
     /// `written` is told when the frame has been flushed to the transport (hub `send`).
+    #[allow(dead_code)] // `trackable` is read once stateful reconnect exists
     Frame { bytes: Bytes, trackable: bool, written: Option<oneshot::Sender<Result<()>>> },
     /// Client stop: write what is queued, then the Close message (C-4), then close the transport.
     Stop { close: Bytes, done: oneshot::Sender<()> },

@@ -83,6 +83,7 @@ fn take(
     stop: &mut Option<(Bytes, oneshot::Sender<()>)>,
 ) {
     match item {
+        // Stateful reconnect will count and buffer `trackable` frames here.
         Outgoing::Frame { bytes, trackable: _, written: tx } => {
             frames.push(bytes);
             written.extend(tx);
