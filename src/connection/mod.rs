@@ -31,7 +31,7 @@ pub use streams::{HubStream, PendingInvocation, UploadStream, UPLOAD_CANCELED_ER
 use crate::builder::Config;
 use crate::error::{Error, Result};
 use crate::http::{CookieJar, HttpStack};
-use crate::protocol::{Format, HubMessage, HubProtocol, Invocation, Payload};
+use crate::protocol::{HubMessage, HubProtocol, Invocation, Payload};
 use handlers::Handlers;
 use invocations::Pending;
 use session::Session;
@@ -383,11 +383,7 @@ enum CallReceiver {
 
 /// The arguments must be one encoded array.
 fn check_arguments(args: &Payload) -> Result<()> {
-    let ok = match args.format {
-        Format::Json => args.bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'['),
-        Format::MessagePack => matches!(args.bytes.first(), Some(0x90..=0x9f | 0xdc | 0xdd)),
-    };
-    if ok {
+    if args.is_array() {
         Ok(())
     } else {
         Err(Error::InvalidArgument("arguments must be an array".into()))

@@ -1,0 +1,202 @@
+//! Shared helpers of the integration tests: a real test hub per test, and event recorders.
+#![allow(dead_code)] // each test file uses a different part
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::Duration;
+
+use signalr_native::{ConnectionState, Error, HubConnection, HubConnectionBuilder, HubProtocol, Payload};
+use tokio::sync::mpsc;
+
+/// A running `test-hub` process, killed on drop.
+pub struct Hub {
+    child: Child,
+    _stdin: ChildStdin,
+    /// `http://127.0.0.1:PORT` (or https with TLS).
+    pub base: String,
+    /// The self-signed certificate's PEM file when started with TLS.
+    pub cert: Option<PathBuf>,
+}
+
+/// The hub binary: `$TEST_HUB_BIN`, else `<target dir>/<profile>/test-hub`.
+pub fn hub_binary(profile: &str) -> PathBuf {
+    if let Some(bin) = std::env::var_os("TEST_HUB_BIN") {
+        return PathBuf::from(bin);
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
+    let bin = target.join(profile).join(format!("test-hub{}", std::env::consts::EXE_SUFFIX));
+    if !bin.exists() {
+        let flag = if profile == "release" { " --release" } else { "" };
+        panic!("test hub not found at {}: build it first: cargo build -p test-hub{flag}", bin.display());
+    }
+    bin
+}
+
+impl Hub {
+    pub fn start() -> Hub {
+        Hub::with_args(&[])
+    }
+
+    pub fn with_args(args: &[&str]) -> Hub {
+        Hub::spawn(&hub_binary("debug"), args, None)
+    }
+
+    /// A hub serving https/wss with a fresh self-signed certificate.
+    pub fn with_tls(args: &[&str]) -> Hub {
+        let dir = std::env::temp_dir().join(format!("signalr-native-tests-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let cert = dir.join(format!("hub-{}.pem", unique()));
+        Hub::spawn(&hub_binary("debug"), args, Some(cert))
+    }
+
+    pub fn spawn(bin: &std::path::Path, args: &[&str], tls_cert: Option<PathBuf>) -> Hub {
+        let mut command = Command::new(bin);
+        command.args(["--port", "0", "--exit-on-stdin-eof"]).args(args);
+        if let Some(cert) = &tls_cert {
+            command.arg("--tls").arg(cert);
+        }
+        let stderr = if std::env::var_os("TEST_HUB_LOG").is_some() { Stdio::inherit() } else { Stdio::null() };
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", bin.display()));
+        let stdin = child.stdin.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).expect("hub stdout");
+        let base = line.trim().to_string();
+        assert!(base.starts_with("http"), "hub printed {line:?} instead of its URL");
+        Hub { child, _stdin: stdin, base, cert: tls_cert }
+    }
+
+    /// URL of a hub path, e.g. `hub.url("/hub")`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+}
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn unique() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Both hub protocols, for tests that run once per protocol.
+pub const PROTOCOLS: [HubProtocol; 2] = [HubProtocol::Json, HubProtocol::MessagePack];
+
+pub fn json(text: &str) -> Payload {
+    Payload::from_json(text.to_string()).expect("valid JSON in test")
+}
+
+/// A payload as compact JSON text, whatever its format.
+pub fn text(p: &Payload) -> String {
+    let v: serde_json::Value = serde_json::from_str(&p.to_json().expect("payload to JSON")).unwrap();
+    v.to_string()
+}
+
+/// A lifecycle event, as recorded by [`Events`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    Closed(Option<Error>),
+    Reconnecting(Error),
+    Reconnected(Option<String>),
+}
+
+/// Records lifecycle callbacks in order, to be awaited one by one.
+pub struct Events {
+    rx: mpsc::UnboundedReceiver<Event>,
+}
+
+impl Events {
+    pub fn attach(connection: &HubConnection) -> Events {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let t = tx.clone();
+        connection.on_close(move |e| {
+            let _ = t.send(Event::Closed(e.cloned()));
+        });
+        let t = tx.clone();
+        connection.on_reconnecting(move |e| {
+            let _ = t.send(Event::Reconnecting(e.clone()));
+        });
+        connection.on_reconnected(move |id| {
+            let _ = tx.send(Event::Reconnected(id.map(str::to_string)));
+        });
+        Events { rx }
+    }
+
+    /// The next event; fails the test if none comes within a generous bound (a hang guard, not a
+    /// timing assertion).
+    pub async fn next(&mut self) -> Event {
+        tokio::time::timeout(Duration::from_secs(60), self.rx.recv())
+            .await
+            .expect("no lifecycle event within 60 s")
+            .expect("event channel closed")
+    }
+
+    /// No event is queued right now.
+    pub fn none_pending(&mut self) -> bool {
+        self.rx.try_recv().is_err()
+    }
+}
+
+/// Records the arguments of every call to a client method, to be awaited one by one.
+pub struct Calls {
+    rx: mpsc::UnboundedReceiver<Payload>,
+}
+
+impl Calls {
+    pub fn attach(connection: &HubConnection, method: &str) -> Calls {
+        let (tx, rx) = mpsc::unbounded_channel();
+        connection
+            .on(method, move |args| {
+                let _ = tx.send(args.clone());
+            })
+            .unwrap();
+        Calls { rx }
+    }
+
+    pub async fn next(&mut self) -> Payload {
+        tokio::time::timeout(Duration::from_secs(60), self.rx.recv())
+            .await
+            .expect("no call within 60 s")
+            .expect("call channel closed")
+    }
+
+    pub fn try_next(&mut self) -> Option<Payload> {
+        self.rx.try_recv().ok()
+    }
+}
+
+pub fn builder(hub: &Hub, protocol: HubProtocol) -> HubConnectionBuilder {
+    HubConnectionBuilder::new(hub.url("/hub")).protocol(protocol)
+}
+
+/// A started connection to `/hub`.
+pub async fn connect(hub: &Hub, protocol: HubProtocol) -> HubConnection {
+    let c = builder(hub, protocol).build().unwrap();
+    c.start().await.unwrap();
+    assert_eq!(c.state(), ConnectionState::Connected);
+    c
+}
+
+/// Invokes with JSON arguments and returns the result as compact JSON text.
+pub async fn call(c: &HubConnection, method: &str, args: &str) -> Result<String, Error> {
+    c.invoke(method, json(args)).await.map(|p| text(&p))
+}
+
+/// Queues an invocation and returns its pending result; the message is on its way when this
+/// returns, so invocation ids follow call order.
+pub async fn begin(c: &HubConnection, method: &str, args: &str) -> signalr_native::PendingInvocation {
+    c.invoke_with_uploads(method, json(args), 0).await.unwrap().0
+}
