@@ -53,11 +53,12 @@ impl HubProtocol {
     }
 
     /// Parses one unframed message (a JSON record without its separator, or a msgpack body
-    /// without its length prefix). `Ok(None)` = unknown message type, to be skipped (M-4).
-    pub(crate) fn parse(self, body: &Bytes) -> Result<Option<HubMessage>, ProtocolError> {
+    /// without its length prefix); `body` lies inside `owner`, of which payloads become slices.
+    /// `Ok(None)` = unknown message type, to be skipped (M-4).
+    pub(crate) fn parse(self, owner: &Bytes, body: &[u8]) -> Result<Option<HubMessage>, ProtocolError> {
         match self {
-            HubProtocol::Json => json::parse_message(body),
-            HubProtocol::MessagePack => msgpack::parse_message(body),
+            HubProtocol::Json => json::parse_message(owner, body),
+            HubProtocol::MessagePack => msgpack::parse_message(owner, body),
         }
     }
 }

@@ -147,17 +147,22 @@ fn string_field(out: &mut Vec<u8>, name: &str, value: &str) {
 // ---------------------------------------------------------------------------------------------
 // Parsing
 
-/// Parses one record (without its separator). `Ok(None)` = a message type this version does not
-/// know, to be skipped (M-4).
-pub fn parse_message(record: &Bytes) -> Result<Option<HubMessage>, ProtocolError> {
+/// Parses one record (without its separator) lying inside `owner`, whose slices the payloads
+/// become. `Ok(None)` = a message type this version does not know, to be skipped (M-4).
+pub fn parse_message(owner: &Bytes, record: &[u8]) -> Result<Option<HubMessage>, ProtocolError> {
     if record.iter().all(u8::is_ascii_whitespace) {
         return Err(ProtocolError::new("empty JSON hub message (nothing before the record separator)"));
     }
+    // Checked once up front, so serde_json's `&str` reader need not check each string again.
     let text = std::str::from_utf8(record)
         .map_err(|e| ProtocolError::new(format!("JSON hub message is not valid UTF-8 ({e})")))?;
-    let fields: Fields<'_> =
-        serde_json::from_str(text).map_err(|e| ProtocolError::new(format!("invalid JSON hub message: {e}")))?;
-    fields.into_message(record)
+    let mut fields = Fields::default();
+    let mut de = serde_json::Deserializer::from_str(text);
+    FieldsSeed(&mut fields)
+        .deserialize(&mut de)
+        .and_then(|()| de.end())
+        .map_err(|e| ProtocolError::new(format!("invalid JSON hub message: {e}")))?;
+    fields.into_message(owner)
 }
 
 /// Every property the protocol knows, as found in one message (any order, M-6; unknown ones
@@ -180,16 +185,16 @@ struct Fields<'a> {
 }
 
 impl<'a> Fields<'a> {
-    fn into_message(self, record: &Bytes) -> Result<Option<HubMessage>, ProtocolError> {
+    fn into_message(self, owner: &Bytes) -> Result<Option<HubMessage>, ProtocolError> {
         let message_type =
             self.message_type.ok_or_else(|| ProtocolError::new("JSON hub message has no 'type' property"))?;
         let message = match message_type {
-            1 => HubMessage::Invocation(self.invocation("Invocation", record)?),
-            4 => HubMessage::StreamInvocation(self.invocation("StreamInvocation", record)?),
+            1 => HubMessage::Invocation(self.invocation("Invocation", owner)?),
+            4 => HubMessage::StreamInvocation(self.invocation("StreamInvocation", owner)?),
             2 => {
                 let invocation_id = required_id("StreamItem", self.invocation_id)?;
                 let item = self.item.ok_or_else(|| ProtocolError::new("StreamItem message has no 'item'"))?;
-                HubMessage::StreamItem(StreamItem { headers: self.headers, invocation_id, item: payload(record, item) })
+                HubMessage::StreamItem(StreamItem { headers: self.headers, invocation_id, item: payload(owner, item) })
             }
             3 => {
                 let invocation_id = required_id("Completion", self.invocation_id)?;
@@ -197,7 +202,7 @@ impl<'a> Fields<'a> {
                     (Some(_), Some(_)) => {
                         return Err(ProtocolError::new("Completion message carries both 'result' and 'error'"))
                     }
-                    (Some(result), None) => CompletionResult::Value(payload(record, result)),
+                    (Some(result), None) => CompletionResult::Value(payload(owner, result)),
                     (None, Some(error)) => CompletionResult::Error(error.into_owned()),
                     (None, None) => CompletionResult::Void,
                 };
@@ -219,7 +224,7 @@ impl<'a> Fields<'a> {
         Ok(Some(message))
     }
 
-    fn invocation(self, name: &str, record: &Bytes) -> Result<Invocation, ProtocolError> {
+    fn invocation(self, name: &str, owner: &Bytes) -> Result<Invocation, ProtocolError> {
         let invocation_id = if name == "Invocation" {
             // Absent, null or "" = fire-and-forget (M-2), as the official clients read it.
             self.invocation_id.filter(|id| !id.is_empty()).map(Cow::into_owned)
@@ -240,7 +245,7 @@ impl<'a> Fields<'a> {
             headers: self.headers,
             invocation_id,
             target,
-            arguments: payload(record, arguments),
+            arguments: payload(owner, arguments),
             stream_ids: self.stream_ids,
         })
     }
@@ -258,28 +263,30 @@ fn required_sequence_id(name: &str, id: Option<u64>) -> Result<u64, ProtocolErro
     id.ok_or_else(|| ProtocolError::new(format!("{name} message has no 'sequenceId'")))
 }
 
-/// The value's own bytes, sliced out of the record (no copy).
-fn payload(record: &Bytes, value: &RawValue) -> Payload {
-    Payload { format: Format::Json, bytes: record.slice_ref(value.get().as_bytes()) }
+/// The value's own bytes, sliced out of the received chunk (no copy).
+fn payload(owner: &Bytes, value: &RawValue) -> Payload {
+    Payload { format: Format::Json, bytes: owner.slice_ref(value.get().as_bytes()) }
 }
 
-impl<'de> Deserialize<'de> for Fields<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_map(FieldsVisitor)
+/// Fills a [`Fields`] in place (it is large: moving it through serde's return values costs).
+struct FieldsSeed<'f, 'de>(&'f mut Fields<'de>);
+
+impl<'de> DeserializeSeed<'de> for FieldsSeed<'_, 'de> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
     }
 }
 
-struct FieldsVisitor;
-
-impl<'de> Visitor<'de> for FieldsVisitor {
-    type Value = Fields<'de>;
+impl<'de> Visitor<'de> for FieldsSeed<'_, 'de> {
+    type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a JSON object")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fields<'de>, A::Error> {
-        let mut fields = Fields::default();
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let fields = self.0;
         while let Some(key) = map.next_key::<Key>()? {
             match key {
                 Key::Type => fields.message_type = Some(map.next_value_seed(TypeNumber)?),
@@ -298,7 +305,7 @@ impl<'de> Visitor<'de> for FieldsVisitor {
                 }
             }
         }
-        Ok(fields)
+        Ok(())
     }
 }
 
@@ -351,15 +358,31 @@ impl Visitor<'_> for KeyVisitor {
     }
 }
 
+/// The seeds below are their own visitors: deserializing one hands it to `deserialize_any`, and
+/// its `expecting` text names the property when the value has the wrong type.
+macro_rules! seed_is_visitor {
+    ($($seed:ty => $value:ty),* $(,)?) => {$(
+        impl<'de> DeserializeSeed<'de> for $seed {
+            type Value = $value;
+            fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<$value, D::Error> {
+                deserializer.deserialize_any(self)
+            }
+        }
+    )*};
+}
+
+seed_is_visitor!(
+    TypeNumber => u64,
+    OptionalStr => Option<Cow<'de, str>>,
+    OwnedStr => String,
+    HeadersSeed => Headers,
+    StreamIds => Vec<String>,
+    AllowReconnect => bool,
+    SequenceId => u64,
+);
+
 /// `type`: must be a number (M-3); a number that is not a non-negative integer is an unknown type.
 struct TypeNumber;
-
-impl<'de> DeserializeSeed<'de> for TypeNumber {
-    type Value = u64;
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<u64, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
 
 impl Visitor<'_> for TypeNumber {
     type Value = u64;
@@ -381,13 +404,6 @@ impl Visitor<'_> for TypeNumber {
 /// A string property where `null` means absent; borrowed unless it holds escapes.
 struct OptionalStr(&'static str);
 
-impl<'de> DeserializeSeed<'de> for OptionalStr {
-    type Value = Option<Cow<'de, str>>;
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
 impl<'de> Visitor<'de> for OptionalStr {
     type Value = Option<Cow<'de, str>>;
 
@@ -408,13 +424,6 @@ impl<'de> Visitor<'de> for OptionalStr {
 /// A string inside `headers` or `streamIds` (null not allowed).
 struct OwnedStr(&'static str);
 
-impl<'de> DeserializeSeed<'de> for OwnedStr {
-    type Value = String;
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<String, D::Error> {
-        deserializer.deserialize_str(self)
-    }
-}
-
 impl Visitor<'_> for OwnedStr {
     type Value = String;
 
@@ -428,13 +437,6 @@ impl Visitor<'_> for OwnedStr {
 
 /// `headers`: an object of strings (M-1); null = none.
 struct HeadersSeed;
-
-impl<'de> DeserializeSeed<'de> for HeadersSeed {
-    type Value = Headers;
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Headers, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
 
 impl<'de> Visitor<'de> for HeadersSeed {
     type Value = Headers;
@@ -457,13 +459,6 @@ impl<'de> Visitor<'de> for HeadersSeed {
 /// `streamIds`: an array of strings; null = none.
 struct StreamIds;
 
-impl<'de> DeserializeSeed<'de> for StreamIds {
-    type Value = Vec<String>;
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Vec<String>, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
 impl<'de> Visitor<'de> for StreamIds {
     type Value = Vec<String>;
 
@@ -485,13 +480,6 @@ impl<'de> Visitor<'de> for StreamIds {
 /// `allowReconnect`: a boolean; null = false.
 struct AllowReconnect;
 
-impl<'de> DeserializeSeed<'de> for AllowReconnect {
-    type Value = bool;
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<bool, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
 impl Visitor<'_> for AllowReconnect {
     type Value = bool;
 
@@ -508,13 +496,6 @@ impl Visitor<'_> for AllowReconnect {
 
 /// `sequenceId`: a non-negative integer (M-3).
 struct SequenceId;
-
-impl<'de> DeserializeSeed<'de> for SequenceId {
-    type Value = u64;
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<u64, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
 
 impl Visitor<'_> for SequenceId {
     type Value = u64;

@@ -26,6 +26,10 @@ pub use hub_protocol::HubProtocol;
 pub use message::*;
 pub use reader::MessageReader;
 
+/// Values nested deeper than this are refused when decoded or transcoded, so hostile input cannot
+/// overflow the stack (serde_json's own limit is 128 too).
+const MAX_NESTING: usize = 128;
+
 /// What both writers refuse to put on the wire for an Invocation/StreamInvocation, because the
 /// peer would reject it (M-3).
 fn check_invocation_for_write(name: &str, inv: &Invocation) -> Result<(), ProtocolError> {

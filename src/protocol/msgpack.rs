@@ -175,9 +175,9 @@ fn len_u32(len: usize, what: &str) -> Result<u32, ProtocolError> {
 // ---------------------------------------------------------------------------------------------
 // Parsing
 
-/// Parses one frame body (without its length prefix). `Ok(None)` = a message type this version
-/// does not know, to be skipped (M-4, MP-10).
-pub fn parse_message(body: &Bytes) -> Result<Option<HubMessage>, ProtocolError> {
+/// Parses one frame body (without its length prefix) lying inside `owner`, whose slices the
+/// payloads become. `Ok(None)` = a message type this version does not know, to be skipped (M-4, MP-10).
+pub fn parse_message(owner: &Bytes, body: &[u8]) -> Result<Option<HubMessage>, ProtocolError> {
     let mut c = Cursor::new(body);
     let count = c.read_array_len().map_err(|e| e.context("MessagePack hub message"))?;
     if count == 0 {
@@ -193,7 +193,7 @@ pub fn parse_message(body: &Bytes) -> Result<Option<HubMessage>, ProtocolError> 
             )))
         }
     };
-    let mut m = Elements { name: "", count, c, body };
+    let mut m = Elements { name: "", count, c, owner };
     let message = match message_type {
         1 => HubMessage::Invocation(m.named("Invocation").invocation()?),
         4 => HubMessage::StreamInvocation(m.named("StreamInvocation").invocation()?),
@@ -265,7 +265,7 @@ struct Elements<'a> {
     name: &'static str,
     count: u32,
     c: Cursor<'a>,
-    body: &'a Bytes,
+    owner: &'a Bytes,
 }
 
 impl<'a> Elements<'a> {
@@ -323,10 +323,10 @@ impl<'a> Elements<'a> {
         }
     }
 
-    /// One whole value, as a zero-copy slice of the frame.
+    /// One whole value, as a zero-copy slice of the received chunk.
     fn value(&mut self, field: &str) -> Result<Payload, ProtocolError> {
         let bytes = self.c.read_value().map_err(|e| e.context(&format!("{} '{field}'", self.name)))?;
-        Ok(Payload { format: Format::MessagePack, bytes: self.body.slice_ref(bytes) })
+        Ok(Payload { format: Format::MessagePack, bytes: self.owner.slice_ref(bytes) })
     }
 
     fn invocation(&mut self) -> Result<Invocation, ProtocolError> {

@@ -91,6 +91,21 @@ impl<'a> Cursor<'a> {
         Ok(u64::from_be_bytes(self.array()?))
     }
 
+    /// A big-endian length stored in `width` (1, 2 or 4) bytes.
+    fn length(&mut self, width: usize) -> Result<usize, ProtocolError> {
+        Ok(match width {
+            1 => usize::from(self.u8()?),
+            2 => usize::from(self.u16()?),
+            _ => self.u32()? as usize,
+        })
+    }
+
+    /// A length of `width` bytes followed by that many bytes (str, bin).
+    fn sized(&mut self, width: usize) -> Result<&'a [u8], ProtocolError> {
+        let n = self.length(width)?;
+        self.take(n)
+    }
+
     fn signed(n: i64) -> Token<'a> {
         if n >= 0 {
             Token::UInt(n as u64)
@@ -116,29 +131,20 @@ impl<'a> Cursor<'a> {
             0xC1 => return Err(ProtocolError::new("MessagePack data holds the never-used marker 0xc1")),
             0xC2 => Token::Bool(false),
             0xC3 => Token::Bool(true),
-            0xC4 => {
-                let n = self.u8()?;
-                Token::Bin(self.take(usize::from(n))?)
-            }
-            0xC5 => {
-                let n = self.u16()?;
-                Token::Bin(self.take(usize::from(n))?)
-            }
-            0xC6 => {
-                let n = self.u32()?;
-                Token::Bin(self.take(n as usize)?)
-            }
+            0xC4 => Token::Bin(self.sized(1)?),
+            0xC5 => Token::Bin(self.sized(2)?),
+            0xC6 => Token::Bin(self.sized(4)?),
             0xC7 => {
-                let n = self.u8()?;
-                self.ext(usize::from(n))?
+                let n = self.length(1)?;
+                self.ext(n)?
             }
             0xC8 => {
-                let n = self.u16()?;
-                self.ext(usize::from(n))?
+                let n = self.length(2)?;
+                self.ext(n)?
             }
             0xC9 => {
-                let n = self.u32()?;
-                self.ext(n as usize)?
+                let n = self.length(4)?;
+                self.ext(n)?
             }
             0xCA => Token::F32(f32::from_bits(self.u32()?)),
             0xCB => Token::F64(f64::from_bits(self.u64()?)),
@@ -155,18 +161,9 @@ impl<'a> Cursor<'a> {
             0xD6 => self.ext(4)?,
             0xD7 => self.ext(8)?,
             0xD8 => self.ext(16)?,
-            0xD9 => {
-                let n = self.u8()?;
-                Token::Str(self.take(usize::from(n))?)
-            }
-            0xDA => {
-                let n = self.u16()?;
-                Token::Str(self.take(usize::from(n))?)
-            }
-            0xDB => {
-                let n = self.u32()?;
-                Token::Str(self.take(n as usize)?)
-            }
+            0xD9 => Token::Str(self.sized(1)?),
+            0xDA => Token::Str(self.sized(2)?),
+            0xDB => Token::Str(self.sized(4)?),
             0xDC => Token::Array(u32::from(self.u16()?)),
             0xDD => Token::Array(self.u32()?),
             0xDE => Token::Map(u32::from(self.u16()?)),

@@ -10,7 +10,7 @@ use serde_json::value::RawValue;
 use super::json::RECORD_SEPARATOR;
 use super::msgpack_decode::Cursor;
 use super::msgpack_encode::write_array_len;
-use super::{transcode, Format, Payload, ProtocolError};
+use super::{transcode, Format, Payload, ProtocolError, MAX_NESTING};
 
 impl Payload {
     /// A JSON value given as text; checked to be one valid JSON value.
@@ -50,8 +50,14 @@ impl Payload {
         match self.format {
             Format::Json => serde_json::from_slice(&self.bytes)
                 .map_err(|e| ProtocolError::new(format!("JSON payload does not match the expected type: {e}"))),
-            Format::MessagePack => rmp_serde::from_slice(&self.bytes)
-                .map_err(|e| ProtocolError::new(format!("MessagePack payload does not match the expected type: {e}"))),
+            Format::MessagePack => {
+                // rmp_serde's default depth (1024) overflows a 2 MiB thread stack on hostile input.
+                let mut de = rmp_serde::Deserializer::from_read_ref(&self.bytes[..]);
+                de.set_max_depth(MAX_NESTING);
+                T::deserialize(&mut de).map_err(|e| {
+                    ProtocolError::new(format!("MessagePack payload does not match the expected type: {e}"))
+                })
+            }
         }
     }
 

@@ -6,7 +6,7 @@
 
 use std::collections::VecDeque;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 use super::json::RECORD_SEPARATOR;
 use super::{varint, HandshakeRequest, HandshakeResponse, HubMessage, HubProtocol, ProtocolError};
@@ -61,12 +61,27 @@ impl MessageReader {
     /// The next hub message; `None` = need more data. Unknown message types are skipped (M-4).
     pub fn next_message(&mut self) -> Result<Option<HubMessage>, ProtocolError> {
         loop {
-            let body = match self.protocol {
-                HubProtocol::Json => self.next_record()?,
-                HubProtocol::MessagePack => self.next_frame()?,
+            let frame = match self.protocol {
+                HubProtocol::Json => self.locate_record()?,
+                HubProtocol::MessagePack => self.locate_frame()?,
             };
-            let Some(body) = body else { return Ok(None) };
-            if let Some(message) = self.protocol.parse(&body)? {
+            let Some(frame) = frame else { return Ok(None) };
+            let protocol = self.protocol;
+            let parsed = match self.chunks.front() {
+                // The common case: parse in place, payloads become slices of the chunk.
+                Some(front) if front.len() >= frame.total() => {
+                    let parsed = protocol.parse(front, &front[frame.prefix..frame.prefix + frame.body]);
+                    self.discard(frame.total());
+                    parsed
+                }
+                _ => {
+                    self.discard(frame.prefix);
+                    let joined = self.take(frame.body);
+                    self.discard(frame.suffix);
+                    protocol.parse(&joined, &joined)
+                }
+            };
+            if let Some(message) = parsed? {
                 return Ok(Some(message));
             }
         }
@@ -74,6 +89,14 @@ impl MessageReader {
 
     /// The next JSON record without its separator (F-1).
     fn next_record(&mut self) -> Result<Option<Bytes>, ProtocolError> {
+        let Some(frame) = self.locate_record()? else { return Ok(None) };
+        let record = self.take(frame.body);
+        self.discard(frame.suffix);
+        Ok(Some(record))
+    }
+
+    /// Where the next complete JSON record lies.
+    fn locate_record(&mut self) -> Result<Option<Frame>, ProtocolError> {
         let mut offset = 0;
         let mut separator_at = None;
         for chunk in &self.chunks {
@@ -103,14 +126,12 @@ impl MessageReader {
                 self.max_message_bytes
             )));
         }
-        let record = self.take(len);
-        self.take(1);
         self.scanned = 0;
-        Ok(Some(record))
+        Ok(Some(Frame { prefix: 0, body: len, suffix: 1 }))
     }
 
-    /// The next MessagePack body without its length prefix (F-3, F-4).
-    fn next_frame(&mut self) -> Result<Option<Bytes>, ProtocolError> {
+    /// Where the next complete MessagePack body lies (F-3, F-4).
+    fn locate_frame(&mut self) -> Result<Option<Frame>, ProtocolError> {
         let prefix = match self.chunks.front() {
             None => return Ok(None),
             Some(front) if front.len() >= varint::MAX_LEN => varint::read(front)?,
@@ -134,8 +155,7 @@ impl MessageReader {
         if self.buffered < prefix_len + len {
             return Ok(None);
         }
-        self.take(prefix_len);
-        Ok(Some(self.take(len)))
+        Ok(Some(Frame { prefix: prefix_len, body: len, suffix: 0 }))
     }
 
     /// Copies the first buffered bytes into `out`; returns how many.
@@ -150,6 +170,21 @@ impl MessageReader {
             }
         }
         n
+    }
+
+    /// Drops the first `n` buffered bytes (`n <= buffered`) without creating new `Bytes` handles.
+    fn discard(&mut self, mut n: usize) {
+        debug_assert!(n <= self.buffered);
+        self.buffered -= n;
+        while n > 0 {
+            let Some(front) = self.chunks.front_mut() else { break };
+            if front.len() > n {
+                front.advance(n);
+                return;
+            }
+            n -= front.len();
+            self.chunks.pop_front();
+        }
     }
 
     /// Removes the first `n` buffered bytes (`n <= buffered`): a slice of the front chunk when it
@@ -179,5 +214,19 @@ impl MessageReader {
             }
         }
         joined.freeze()
+    }
+}
+
+/// A complete message in the buffer: `prefix` bytes (VarInt), `body`, `suffix` bytes (0x1E).
+#[derive(Debug, Clone, Copy)]
+struct Frame {
+    prefix: usize,
+    body: usize,
+    suffix: usize,
+}
+
+impl Frame {
+    fn total(&self) -> usize {
+        self.prefix + self.body + self.suffix
     }
 }

@@ -14,10 +14,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visit
 use super::json_text;
 use super::msgpack_decode::{utf8, Cursor, Token};
 use super::msgpack_encode::{self as mp, PendingContainer};
-use super::ProtocolError;
-
-/// Nesting deeper than this is refused (serde_json's own limit is 128 too).
-const MAX_DEPTH: usize = 128;
+use super::{ProtocolError, MAX_NESTING};
 
 /// Appends the JSON text of the one MessagePack value in `src`.
 pub fn msgpack_to_json(src: &[u8], out: &mut Vec<u8>) -> Result<(), ProtocolError> {
@@ -37,8 +34,8 @@ pub fn msgpack_to_json(src: &[u8], out: &mut Vec<u8>) -> Result<(), ProtocolErro
 }
 
 fn write_json_value(c: &mut Cursor<'_>, out: &mut Vec<u8>, depth: usize) -> Result<(), ProtocolError> {
-    if depth > MAX_DEPTH {
-        return Err(ProtocolError::new(format!("MessagePack value is nested more than {MAX_DEPTH} levels deep")));
+    if depth > MAX_NESTING {
+        return Err(ProtocolError::new(format!("MessagePack value is nested more than {MAX_NESTING} levels deep")));
     }
     match c.next_token()? {
         Token::Nil => out.extend_from_slice(b"null"),
