@@ -18,12 +18,13 @@ async fn drop_transport_without_reconnect_closes_with_the_cause_and_fails_pendin
     for protocol in PROTOCOLS {
         let c = connect(&hub, protocol).await;
         let mut events = Events::attach(&c);
-        let pending = begin(&c, "Delay", "[60000]").await;
+        // Pending at the loss: a stream (the hub runs those concurrently) and the invoke itself.
+        let mut stream = c.stream("Counter", json("[10,60000]")).await.unwrap();
         let e = call(&c, "DropTransport", "[]").await.unwrap_err();
         let Event::Closed(Some(cause)) = events.next().await else { panic!("expected a close with error") };
         assert!(is_transport(&cause), "{cause:?}");
         assert_eq!(e, Error::Closed(Some(Arc::new(cause.clone()))));
-        assert_eq!(pending.await, Err(Error::Closed(Some(Arc::new(cause)))));
+        assert_eq!(stream.next().await, Some(Err(Error::Closed(Some(Arc::new(cause))))));
         assert_eq!(c.state(), ConnectionState::Disconnected);
     }
 }
@@ -37,12 +38,12 @@ async fn drop_transport_with_reconnect_gets_a_new_connection_and_keeps_handlers(
         let mut calls = Calls::attach(&c, "Note");
         c.start().await.unwrap();
         let first_id = c.connection_id().unwrap();
-        let pending = begin(&c, "Delay", "[60000]").await;
+        let mut stream = c.stream("Counter", json("[10,60000]")).await.unwrap();
         let _ = call(&c, "DropTransport", "[]").await.unwrap_err();
         let Event::Reconnecting(reason) = events.next().await else { panic!("expected reconnecting") };
         assert!(is_transport(&reason), "{reason:?}");
         // E-1 / R-7: pending calls failed before reconnecting began, never replayed.
-        assert!(matches!(pending.await, Err(Error::Closed(Some(_)))));
+        assert_eq!(stream.next().await, Some(Err(Error::Closed(Some(Arc::new(reason))))));
         let Event::Reconnected(Some(new_id)) = events.next().await else { panic!("expected reconnected") };
         assert_ne!(new_id, first_id);
         assert_eq!(c.connection_id(), Some(new_id.clone()));
@@ -208,19 +209,19 @@ async fn raw_frames_several_messages_in_one_frame_and_one_message_across_frames(
 async fn raw_completions_with_extra_fields_and_null_or_absent_results_resolve_invokes() {
     let hub = Hub::start();
     let c = connect(&hub, HubProtocol::Json).await;
-    // Ids start at "0" on a fresh connection: these three invokes are "0", "1" and "2".
+    // Ids start at "0" on a fresh connection. Each SendRaw below carries the Completion of its own
+    // id, which arrives before the hub's own Completion (then ignored as a repeat, 21.12); the hub
+    // runs invocations one at a time, so nothing else may be pending meanwhile.
+    let completions = [
+        format!(r#"{{"type":3,"invocationId":"0","result":7,"unknownExtra":{{"a":1}}}}{RS}"#),
+        format!(r#"{{"type":3,"invocationId":"1","result":null}}{RS}"#),
+        format!(r#"{{"type":3,"invocationId":"2"}}{RS}"#),
+    ];
     let mut pending = Vec::new();
-    for _ in 0..3 {
-        pending.push(begin(&c, "Delay", "[60000]").await);
+    for completion in &completions {
+        let frames = serde_json::to_string(&[completion]).unwrap();
+        pending.push(begin(&c, "SendRaw", &format!("[{frames},false]")).await);
     }
-    send_raw(
-        &c,
-        &[&format!(
-            r#"{{"type":3,"invocationId":"0","result":7,"unknownExtra":{{"a":1}}}}{RS}{{"type":3,"invocationId":"1","result":null}}{RS}{{"type":3,"invocationId":"2"}}{RS}"#
-        )],
-    )
-    .await
-    .unwrap();
     let mut results = Vec::new();
     for p in pending {
         results.push(text(&p.await.unwrap()));
@@ -248,8 +249,9 @@ async fn raw_completion_with_result_and_error_is_a_protocol_error() {
     let hub = Hub::start();
     let c = connect(&hub, HubProtocol::Json).await;
     let mut events = Events::attach(&c);
-    let pending = begin(&c, "Delay", "[60000]").await; // id "0"
-    let _ = send_raw(&c, &[&format!(r#"{{"type":3,"invocationId":"0","result":1,"error":"e"}}{RS}"#)]).await;
+    // The SendRaw invocation ("0") receives the bad Completion for itself.
+    let frame = format!(r#"{{"type":3,"invocationId":"0","result":1,"error":"e"}}{RS}"#);
+    let pending = begin(&c, "SendRaw", &format!("[{},false]", serde_json::to_string(&[frame]).unwrap())).await;
     let Event::Closed(Some(cause)) = events.next().await else { panic!("expected a close with error") };
     assert!(matches!(&cause, Error::Protocol(m) if m.contains("result") && m.contains("error")), "{cause:?}");
     assert!(matches!(pending.await, Err(Error::Closed(Some(_)))));
