@@ -200,3 +200,87 @@ pub async fn call(c: &HubConnection, method: &str, args: &str) -> Result<String,
 pub async fn begin(c: &HubConnection, method: &str, args: &str) -> signalr_native::PendingInvocation {
     c.invoke_with_uploads(method, json(args), 0).await.unwrap().0
 }
+
+/// A one-connection WebSocket server speaking from a script, for what the test hub cannot do
+/// (odd handshake answers). It records every frame the client sends.
+pub struct ScriptedServer {
+    /// `ws://127.0.0.1:PORT/hub`
+    pub url: String,
+    /// Frames received from the client, in order (text frames as `Ok`, binary as `Err`).
+    pub received: mpsc::UnboundedReceiver<Result<String, Vec<u8>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// What the scripted server sends after it read the handshake request.
+pub enum Reply {
+    Text(String),
+    Binary(Vec<u8>),
+    /// A close frame with this code and reason.
+    Close(u16, String),
+}
+
+impl ScriptedServer {
+    pub async fn start(replies: Vec<Reply>) -> ScriptedServer {
+        use futures_util::{SinkExt, StreamExt};
+        use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+        use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+        use tokio_tungstenite::tungstenite::Message;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("ws://{}/hub", listener.local_addr().unwrap());
+        let (tx, received) = mpsc::unbounded_channel();
+        let task = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+            let record = |m: Message| match m {
+                Message::Text(t) => Some(Ok(t.to_string())),
+                Message::Binary(b) => Some(Err(b.to_vec())),
+                _ => None,
+            };
+            if let Some(Ok(m)) = ws.next().await {
+                if let Some(r) = record(m) {
+                    let _ = tx.send(r);
+                }
+            }
+            for reply in replies {
+                let m = match reply {
+                    Reply::Text(t) => Message::text(t),
+                    Reply::Binary(b) => Message::binary(b),
+                    Reply::Close(code, reason) => {
+                        Message::Close(Some(CloseFrame { code: CloseCode::from(code), reason: reason.into() }))
+                    }
+                };
+                if ws.send(m).await.is_err() {
+                    return;
+                }
+            }
+            while let Some(Ok(m)) = ws.next().await {
+                if let Some(r) = record(m) {
+                    let _ = tx.send(r);
+                }
+            }
+        });
+        ScriptedServer { url, received, task }
+    }
+
+    pub async fn next_frame(&mut self) -> Result<String, Vec<u8>> {
+        tokio::time::timeout(Duration::from_secs(60), self.received.recv())
+            .await
+            .expect("no frame within 60 s")
+            .expect("server gone")
+    }
+
+    /// A builder that connects straight to this server (skip negotiation).
+    pub fn builder(&self, protocol: HubProtocol) -> HubConnectionBuilder {
+        use signalr_native::{TransportKind, TransportSet};
+        HubConnectionBuilder::new(&self.url)
+            .protocol(protocol)
+            .skip_negotiation(true)
+            .transports(TransportSet::only(TransportKind::WebSockets))
+    }
+}
+
+impl Drop for ScriptedServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

@@ -1,0 +1,82 @@
+//! Handshake edge cases and WebSocket close codes, against a scripted WebSocket server (the test
+//! hub always answers handshakes correctly).
+
+mod support;
+
+use signalr_native::{ConnectionState, Error, HubProtocol};
+use support::*;
+
+const RS: &str = "\u{1e}";
+
+#[tokio::test]
+async fn handshake_response_and_an_invocation_in_one_frame() {
+    let mut server =
+        ScriptedServer::start(vec![Reply::Text(format!(r#"{{}}{RS}{{"type":1,"target":"Hello","arguments":[1]}}{RS}"#))])
+            .await;
+    let c = server.builder(HubProtocol::Json).build().unwrap();
+    let mut calls = Calls::attach(&c, "hello");
+    c.start().await.unwrap();
+    assert_eq!(text(&calls.next().await), "[1]");
+    // W-2/H-1: the handshake request, then (H-8) a Ping right after the handshake.
+    assert_eq!(server.next_frame().await, Ok(format!(r#"{{"protocol":"json","version":1}}{RS}"#)));
+    assert_eq!(server.next_frame().await, Ok(format!(r#"{{"type":6}}{RS}"#)));
+    c.stop().await;
+    // C-4: stop sends a Close message.
+    assert_eq!(server.next_frame().await, Ok(format!(r#"{{"type":7}}{RS}"#)));
+}
+
+#[tokio::test]
+async fn messagepack_handshake_in_a_binary_frame_followed_by_two_messages() {
+    let mut frame = format!("{{}}{RS}").into_bytes();
+    for n in [1u8, 2] {
+        let body = [0x95, 0x01, 0x80, 0xc0, 0xa5, b'H', b'e', b'l', b'l', b'o', 0x91, n];
+        frame.push(body.len() as u8);
+        frame.extend_from_slice(&body);
+    }
+    let mut server = ScriptedServer::start(vec![Reply::Binary(frame)]).await;
+    let c = server.builder(HubProtocol::MessagePack).build().unwrap();
+    let mut calls = Calls::attach(&c, "Hello");
+    c.start().await.unwrap();
+    assert_eq!(text(&calls.next().await), "[1]");
+    assert_eq!(text(&calls.next().await), "[2]");
+    // The handshake request is a text frame even for MessagePack (W-2); the ping is binary.
+    assert_eq!(server.next_frame().await, Ok(format!(r#"{{"protocol":"messagepack","version":1}}{RS}"#)));
+    assert_eq!(server.next_frame().await, Err(vec![0x02, 0x91, 0x06]));
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn handshake_error_fails_start_with_the_server_text_and_no_onclose() {
+    let server = ScriptedServer::start(vec![Reply::Text(format!(r#"{{"error":"Requested protocol 'json' is not available."}}{RS}"#))]).await;
+    let c = server.builder(HubProtocol::Json).build().unwrap();
+    let mut events = Events::attach(&c);
+    let e = c.start().await.unwrap_err();
+    assert!(matches!(&e, Error::Handshake(m) if m.contains("Requested protocol 'json' is not available.")), "{e:?}");
+    assert_eq!(c.state(), ConnectionState::Disconnected);
+    assert!(events.none_pending());
+}
+
+#[tokio::test]
+async fn a_close_message_instead_of_a_handshake_response_fails_start() {
+    let server = ScriptedServer::start(vec![Reply::Text(format!(r#"{{"type":7}}{RS}"#))]).await;
+    let c = server.builder(HubProtocol::Json).build().unwrap();
+    let e = c.start().await.unwrap_err();
+    assert!(matches!(e, Error::Handshake(_)), "{e:?}");
+    assert_eq!(c.state(), ConnectionState::Disconnected);
+}
+
+#[tokio::test]
+async fn websocket_close_codes_other_than_1000_are_errors_with_code_and_reason() {
+    let server = ScriptedServer::start(vec![Reply::Text(format!("{{}}{RS}")), Reply::Close(1011, "server exploded".into())]).await;
+    let c = server.builder(HubProtocol::Json).build().unwrap();
+    let mut events = Events::attach(&c);
+    c.start().await.unwrap();
+    let Event::Closed(Some(e)) = events.next().await else { panic!("expected a close with error") };
+    assert!(matches!(&e, Error::Transport(m) if m.contains("1011") && m.contains("server exploded")), "{e:?}");
+
+    let server = ScriptedServer::start(vec![Reply::Text(format!("{{}}{RS}")), Reply::Close(1000, String::new())]).await;
+    let c = server.builder(HubProtocol::Json).build().unwrap();
+    let mut events = Events::attach(&c);
+    c.start().await.unwrap();
+    assert_eq!(events.next().await, Event::Closed(None));
+}
