@@ -79,3 +79,19 @@ impl From<ProtocolError> for Error {
         Error::Protocol(e.to_string())
     }
 }
+
+/// An error's text followed by its sources' (libraries such as reqwest keep the cause, e.g.
+/// "connection refused", in the source chain).
+pub(crate) fn with_sources(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let s_text = s.to_string();
+        if !text.contains(&s_text) {
+            text.push_str(": ");
+            text.push_str(&s_text);
+        }
+        source = s.source();
+    }
+    text
+}

@@ -9,7 +9,7 @@ use url::Url;
 
 use super::Inner;
 use crate::builder::AccessTokenProvider;
-use crate::error::{Error, Result};
+use crate::error::{with_sources, Error, Result};
 use crate::http::request_headers;
 use crate::negotiate::{self, Negotiated, MAX_REDIRECTS};
 use crate::protocol::{HandshakeRequest, MessageReader};
@@ -137,7 +137,7 @@ async fn post_negotiate(inner: &Inner, base: &Url, token: Option<&str>) -> Resul
         if e.is_timeout() {
             Error::Timeout(format!("negotiate request to {url} timed out"))
         } else {
-            Error::Negotiation(format!("negotiate request to {url} failed: {e}"))
+            Error::Negotiation(format!("negotiate request to {url} failed: {}", with_sources(&e)))
         }
     })?;
     inner.cookies.store_from(response.headers());

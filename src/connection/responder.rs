@@ -45,9 +45,18 @@ impl Responder {
 
     fn complete(&mut self, result: CompletionResult) {
         let Some((session, invocation_id)) = self.target.take() else { return };
-        let message = HubMessage::Completion(Completion { headers: Vec::new(), invocation_id, result });
-        if let Err(e) = session.send_message(&message) {
-            tracing::debug!("client result not sent: {e}");
+        let completion = |result| HubMessage::Completion(Completion { headers: Vec::new(), invocation_id: invocation_id.clone(), result });
+        let bytes = session.encode(&completion(result)).or_else(|e| {
+            // The server still waits for an answer: tell it why there is none.
+            session.encode(&completion(CompletionResult::Error(format!("Client failed to serialize the result: {e}"))))
+        });
+        match bytes {
+            Ok(bytes) => {
+                if let Err(e) = session.send(bytes, true) {
+                    tracing::debug!("client result not sent: {e}");
+                }
+            }
+            Err(e) => tracing::error!("client result could not be encoded: {e}"),
         }
     }
 }

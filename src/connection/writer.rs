@@ -91,3 +91,47 @@ fn take(
         Outgoing::Stop { close, done } => *stop = Some((close, done)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::sync::mpsc;
+    use tokio::time::Instant;
+
+    use crate::connection::session::Session;
+    use crate::protocol::HubProtocol;
+    use crate::transport::{memory, TransportWriter};
+
+    const PING: &[u8] = b"{\"type\":6}\x1e";
+
+    #[tokio::test(start_paused = true)]
+    async fn pings_go_out_only_after_a_quiet_interval_and_queued_frames_share_one_flush() {
+        let (tx, mut sent) = mpsc::unbounded_channel();
+        let writer = TransportWriter::Memory(memory::Writer { sent: tx });
+        let start = Instant::now();
+        let session = Session::start(
+            HubProtocol::Json,
+            writer,
+            Some(Duration::from_secs(10)),
+            &tokio::runtime::Handle::current(),
+        )
+        .unwrap();
+        // H-8: one Ping right after the handshake.
+        let (at, frames) = sent.recv().await.unwrap();
+        assert_eq!((at - start, frames.as_slice()), (Duration::ZERO, &[bytes::Bytes::from_static(PING)][..]));
+        // A message at 6 s postpones the next Ping to 16 s (K-2)...
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        session.send(bytes::Bytes::from_static(b"a"), true).unwrap();
+        session.send(bytes::Bytes::from_static(b"b"), true).unwrap();
+        let (at, frames) = sent.recv().await.unwrap();
+        assert_eq!(at - start, Duration::from_secs(6));
+        assert_eq!(frames, ["a", "b"].map(|s| bytes::Bytes::from_static(s.as_bytes())), "one batch");
+        let (at, frames) = sent.recv().await.unwrap();
+        assert_eq!((at - start, frames[0].as_ref()), (Duration::from_secs(16), PING));
+        // ...and an idle connection pings every interval.
+        let (at, _) = sent.recv().await.unwrap();
+        assert_eq!(at - start, Duration::from_secs(26));
+        session.end(None);
+    }
+}

@@ -7,6 +7,19 @@
 
 mod websockets;
 
+/// An in-memory transport for unit tests of the connection loop (timers, batching): it records what
+/// would have been written, with the time it was written.
+#[cfg(test)]
+pub(crate) mod memory {
+    use bytes::Bytes;
+    use tokio::sync::mpsc::UnboundedSender;
+    use tokio::time::Instant;
+
+    pub(crate) struct Writer {
+        pub sent: UnboundedSender<(Instant, Vec<Bytes>)>,
+    }
+}
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -148,6 +161,8 @@ impl TransportReader {
 /// through [`crate::connection`]'s writer loop before it reaches `send_batch`.
 pub(crate) enum TransportWriter {
     WebSockets(websockets::Writer),
+    #[cfg(test)]
+    Memory(memory::Writer),
 }
 
 impl TransportWriter {
@@ -155,6 +170,11 @@ impl TransportWriter {
     pub async fn send_handshake(&mut self, bytes: Bytes) -> Result<()> {
         match self {
             TransportWriter::WebSockets(w) => w.send_text(bytes).await,
+            #[cfg(test)]
+            TransportWriter::Memory(w) => {
+                let _ = w.sent.send((tokio::time::Instant::now(), vec![bytes]));
+                Ok(())
+            }
         }
     }
 
@@ -162,6 +182,11 @@ impl TransportWriter {
     pub async fn send_batch(&mut self, frames: &mut Vec<Bytes>) -> Result<()> {
         match self {
             TransportWriter::WebSockets(w) => w.send_batch(frames).await,
+            #[cfg(test)]
+            TransportWriter::Memory(w) => {
+                let _ = w.sent.send((tokio::time::Instant::now(), std::mem::take(frames)));
+                Ok(())
+            }
         }
     }
 
@@ -169,6 +194,8 @@ impl TransportWriter {
     pub async fn close(&mut self) {
         match self {
             TransportWriter::WebSockets(w) => w.close().await,
+            #[cfg(test)]
+            TransportWriter::Memory(_) => {}
         }
     }
 }

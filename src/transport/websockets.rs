@@ -13,7 +13,7 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
 use super::ConnectRequest;
-use crate::error::{Error, Result};
+use crate::error::{with_sources, Error, Result};
 use crate::protocol::Format;
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -86,7 +86,7 @@ fn connect_error(url: &url::Url, e: WsError) -> Error {
                 _ => Error::Transport(format!("WebSocket upgrade to {url} returned HTTP {status}")),
             }
         }
-        other => Error::Transport(format!("WebSocket connect to {url} failed: {other}")),
+        other => Error::Transport(format!("WebSocket connect to {url} failed: {}", with_sources(&other))),
     }
 }
 
