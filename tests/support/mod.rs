@@ -105,6 +105,15 @@ pub fn text(p: &Payload) -> String {
     v.to_string()
 }
 
+/// The next item of a recorder; fails the test if none comes within a generous bound (a hang
+/// guard, not a timing assertion).
+pub async fn recv<T>(rx: &mut mpsc::UnboundedReceiver<T>, what: &str) -> T {
+    tokio::time::timeout(Duration::from_secs(60), rx.recv())
+        .await
+        .unwrap_or_else(|_| panic!("no {what} within 60 s"))
+        .unwrap_or_else(|| panic!("{what} channel closed"))
+}
+
 /// A lifecycle event, as recorded by [`Events`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
@@ -135,13 +144,8 @@ impl Events {
         Events { rx }
     }
 
-    /// The next event; fails the test if none comes within a generous bound (a hang guard, not a
-    /// timing assertion).
     pub async fn next(&mut self) -> Event {
-        tokio::time::timeout(Duration::from_secs(60), self.rx.recv())
-            .await
-            .expect("no lifecycle event within 60 s")
-            .expect("event channel closed")
+        recv(&mut self.rx, "lifecycle event").await
     }
 
     /// No event is queued right now.
@@ -167,10 +171,7 @@ impl Calls {
     }
 
     pub async fn next(&mut self) -> Payload {
-        tokio::time::timeout(Duration::from_secs(60), self.rx.recv())
-            .await
-            .expect("no call within 60 s")
-            .expect("call channel closed")
+        recv(&mut self.rx, "call").await
     }
 
     pub fn try_next(&mut self) -> Option<Payload> {
@@ -263,10 +264,7 @@ impl ScriptedServer {
     }
 
     pub async fn next_frame(&mut self) -> Result<String, Vec<u8>> {
-        tokio::time::timeout(Duration::from_secs(60), self.received.recv())
-            .await
-            .expect("no frame within 60 s")
-            .expect("server gone")
+        recv(&mut self.received, "frame").await
     }
 
     /// A builder that connects straight to this server (skip negotiation).
