@@ -249,3 +249,23 @@ async fn builder_rejects_invalid_configurations_without_io() {
     let e = HubConnectionBuilder::new("http://h/hub").server_timeout(std::time::Duration::ZERO).build().unwrap_err();
     assert!(matches!(e, Error::InvalidArgument(_)), "{e}");
 }
+
+#[test]
+fn works_from_a_caller_without_a_tokio_runtime() {
+    let hub = Hub::start();
+    // Built outside any runtime: the connection's tasks run on the library's own runtime.
+    let c = HubConnectionBuilder::new(hub.url("/hub")).build().unwrap();
+    let mut calls = None;
+    // An executor without I/O or timers: the caller side needs neither.
+    let executor = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    executor.block_on(async {
+        calls = Some(Calls::attach(&c, "Back"));
+        c.start().await.unwrap();
+        assert_eq!(call(&c, "Add", "[1,2]").await.unwrap(), "3");
+        call(&c, "SendToCaller", r#"["Back","x"]"#).await.unwrap();
+        let mut s = c.stream("Counter", json("[2,0]")).await.unwrap();
+        assert_eq!(text(&s.next().await.unwrap().unwrap()), "0");
+        c.stop().await;
+    });
+    assert_eq!(calls.unwrap().try_next().map(|p| text(&p)).as_deref(), Some(r#"["x"]"#));
+}

@@ -41,6 +41,10 @@ impl ReceiveLoop<'_> {
     pub async fn run(self) -> Ended {
         let mut handlers = self.handlers.snapshot();
         let mut timeout = (!self.reader.has_inherent_keep_alive()).then(|| IdleTimer::new(self.server_timeout));
+        // Created once: re-creating cancellation futures per chunk would re-register their wakers.
+        let stopped = self.stop.cancelled();
+        let session_ended = self.session.ended();
+        tokio::pin!(stopped, session_ended);
         loop {
             // Everything already received first (the handshake's leftovers included, H-3).
             loop {
@@ -56,8 +60,8 @@ impl ReceiveLoop<'_> {
             }
             tokio::select! {
                 biased;
-                _ = self.stop.cancelled() => return Ended::Stopped,
-                _ = self.session.ended() => {
+                _ = &mut stopped => return Ended::Stopped,
+                _ = &mut session_ended => {
                     let cause = self.session.write_error()
                         .unwrap_or_else(|| Error::Transport("the connection was closed".into()));
                     return Ended::Lost { cause: Some(cause), reconnect: true };

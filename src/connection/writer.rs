@@ -31,12 +31,14 @@ pub(crate) async fn run(
     if let Some((_, ping)) = &keep_alive {
         frames.push(ping.clone());
     }
+    let ended = session.ended();
+    tokio::pin!(ended);
     loop {
         let mut stop: Option<(Bytes, oneshot::Sender<()>)> = None;
         if frames.is_empty() {
             tokio::select! {
                 biased;
-                _ = session.ended() => break,
+                _ = &mut ended => break,
                 item = queue.recv() => match item {
                     None => break,
                     Some(item) => take(item, &mut frames, &mut written, &mut stop),
