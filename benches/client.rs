@@ -114,6 +114,29 @@ async fn bare_latency(hub: &HubProcess, n: usize) -> (Duration, Duration) {
     (percentile(&samples, 0.5), percentile(&samples, 0.99))
 }
 
+/// The hub's own sending rate: a bare WebSocket client that only counts messages (JSON).
+async fn bare_receive_rate(hub: &HubProcess, count: u64, payload: usize) -> f64 {
+    use tokio_tungstenite::tungstenite::Message;
+    let url = format!("{}/hub", hub.base.replacen("http", "ws", 1));
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    ws.send(Message::text("{\"protocol\":\"json\",\"version\":1}\u{1e}")).await.unwrap();
+    let _handshake = ws.next().await.unwrap().unwrap();
+    let t = Instant::now();
+    let msg = format!("{{\"type\":1,\"invocationId\":\"0\",\"target\":\"Flood\",\"arguments\":[{count},{payload}]}}\u{1e}");
+    ws.send(Message::text(msg)).await.unwrap();
+    let mut seen = 0u64;
+    loop {
+        let frame = ws.next().await.unwrap().unwrap();
+        let data = frame.into_data();
+        seen += data.iter().filter(|&&b| b == 0x1e).count() as u64;
+        if data.windows(8).any(|w| w == b"\"type\":3") {
+            break;
+        }
+    }
+    assert!(seen > count);
+    count as f64 / t.elapsed().as_secs_f64()
+}
+
 async fn receive_rate(hub: &HubProcess, protocol: HubProtocol, count: u64, payload: usize) -> f64 {
     let c = connect(hub, protocol).await;
     let received = Arc::new(AtomicU64::new(0));
@@ -185,6 +208,8 @@ fn main() {
         println!();
         println!("server-to-client receive rate into a handler (Flood):");
         for (payload, count) in [(100usize, if q { 20_000u64 } else { 1_000_000 }), (10_240, if q { 2_000 } else { 50_000 })] {
+            let rate = bare_receive_rate(&hub, count, payload).await;
+            println!("  {:<12} {:>6} B x {:>8}: {:>10.0} msg/s  (hub ceiling: bare WebSocket client, JSON)", "bare", payload, count, rate);
             for protocol in [HubProtocol::Json, HubProtocol::MessagePack] {
                 let rate = receive_rate(&hub, protocol, count, payload).await;
                 println!(

@@ -137,6 +137,14 @@ pub(crate) struct HandlerSnapshot {
 
 impl HandlerSnapshot {
     pub fn get(&self, target: &str) -> Option<&MethodHandlers> {
+        // Short ASCII names are lower-cased on the stack: no allocation per message.
+        let mut buf = [0u8; 64];
+        if target.len() <= buf.len() && target.is_ascii() {
+            let lower = &mut buf[..target.len()];
+            lower.copy_from_slice(target.as_bytes());
+            lower.make_ascii_lowercase();
+            return self.map.get(std::str::from_utf8(lower).ok()?);
+        }
         self.map.get(method_key(target).as_ref())
     }
 }

@@ -305,7 +305,7 @@ impl HubConnection {
         };
         let outcome = match session.encode(&message) {
             Ok(bytes) if kind == CallKind::Send => session.send_and_wait(bytes).await,
-            Ok(bytes) => session.send(bytes, true),
+            Ok(bytes) => session.send_inline(bytes).await,
             Err(e) => Err(e),
         };
         if let Err(e) = outcome {

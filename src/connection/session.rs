@@ -1,34 +1,24 @@
 //! One transport session: from a successful handshake until the transport is gone. Owns the
-//! outgoing queue (drained by the writer task) and the pending-invocation table. A reconnect makes
+//! outgoing queue (see `writer`) and the pending-invocation table. A reconnect makes
 //! a new session; operations bound to an old one (uploads, late client results) fail quietly
 //! instead of writing to the new connection (E-4).
 
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 use super::invocations::PendingTable;
-use super::writer;
+use super::writer::{self, Outgoing, Writer};
 use crate::error::{Error, Result};
 use crate::protocol::{HubMessage, HubProtocol};
 use crate::transport::TransportWriter;
 
-/// What the writer task is asked to do, in queue order.
-pub(crate) enum Outgoing {
-    /// A framed message. `trackable` marks types 1-5 (stateful reconnect will buffer those);
-    /// `written` is told when the frame has been flushed to the transport (hub `send`).
-    #[allow(dead_code)] // `trackable` is read once stateful reconnect exists
-    Frame { bytes: Bytes, trackable: bool, written: Option<oneshot::Sender<Result<()>>> },
-    /// Client stop: write what is queued, then the Close message (C-4), then close the transport.
-    Stop { close: Bytes, done: oneshot::Sender<()> },
-}
-
 pub(crate) struct Session {
     pub protocol: HubProtocol,
     pub pending: PendingTable,
-    outgoing: mpsc::UnboundedSender<Outgoing>,
+    writer: Writer,
     /// Cancelled when the session is over, by whichever side ends it first.
     ended: CancellationToken,
     /// Why the writer failed, if it did (the receive loop reports it as the close cause).
@@ -43,17 +33,20 @@ impl Session {
         keep_alive: Option<std::time::Duration>,
         runtime: &tokio::runtime::Handle,
     ) -> Result<Arc<Session>> {
-        let (tx, rx) = mpsc::unbounded_channel();
         let session = Arc::new(Session {
             protocol,
             pending: PendingTable::default(),
-            outgoing: tx,
+            writer: Writer::new(transport),
             ended: CancellationToken::new(),
             write_error: Mutex::new(None),
         });
         let ping = session.encode(&HubMessage::Ping)?;
-        runtime.spawn(writer::run(transport, rx, session.clone(), keep_alive.map(|i| (i, ping))));
+        runtime.spawn(writer::run(session.clone(), keep_alive.map(|i| (i, ping))));
         Ok(session)
+    }
+
+    pub(super) fn writer(&self) -> &Writer {
+        &self.writer
     }
 
     /// Serializes one message in this session's protocol.
@@ -63,29 +56,42 @@ impl Session {
         Ok(Bytes::from(buf))
     }
 
-    /// Queues a framed message. Fails once the session is over.
+    /// Queues a framed message for the writer task (for callers that cannot wait). Fails once the
+    /// session is over.
     pub fn send(&self, bytes: Bytes, trackable: bool) -> Result<()> {
-        self.queue(Outgoing::Frame { bytes, trackable, written: None })
+        self.queue(Outgoing::Frame { bytes, trackable, written: None })?;
+        self.writer.wake();
+        Ok(())
     }
 
-    /// Queues a framed message and waits until the writer flushed it.
+    /// Queues a framed message and writes it on this task if the transport is free.
+    pub async fn send_inline(&self, bytes: Bytes) -> Result<()> {
+        self.queue(Outgoing::Frame { bytes, trackable: true, written: None })?;
+        match self.writer.write_inline().await {
+            Some(e) => Err(Error::closed(Some(&e))),
+            None => Ok(()),
+        }
+    }
+
+    /// Queues a framed message and waits until it has been flushed to the transport.
     pub async fn send_and_wait(&self, bytes: Bytes) -> Result<()> {
         let (tx, rx) = oneshot::channel();
         self.queue(Outgoing::Frame { bytes, trackable: true, written: Some(tx) })?;
+        self.writer.write_inline().await;
         rx.await.unwrap_or_else(|_| Err(self.closed_error()))
     }
 
-    /// Encodes and queues a message.
+    /// Encodes and queues a message (see [`Session::send`]).
     pub fn send_message(&self, message: &HubMessage) -> Result<()> {
         let bytes = self.encode(message)?;
         self.send(bytes, message.is_trackable())
     }
 
     fn queue(&self, item: Outgoing) -> Result<()> {
-        if self.ended.is_cancelled() {
+        if self.ended.is_cancelled() || !self.writer.push(item) {
             return Err(self.closed_error());
         }
-        self.outgoing.send(item).map_err(|_| self.closed_error())
+        Ok(())
     }
 
     fn closed_error(&self) -> Error {
@@ -129,6 +135,7 @@ impl Session {
         if let Ok(close) = self.encode(&HubMessage::Close(Default::default())) {
             let (tx, rx) = oneshot::channel();
             if self.queue(Outgoing::Stop { close, done: tx }).is_ok() {
+                self.writer.wake();
                 let _ = tokio::time::timeout(std::time::Duration::from_secs(5), rx).await;
             }
         }

@@ -178,13 +178,14 @@ impl TransportWriter {
         }
     }
 
-    /// Sends framed messages, each as its own frame/part, then flushes once.
-    pub async fn send_batch(&mut self, frames: &mut Vec<Bytes>) -> Result<()> {
+    /// Sends framed messages, each as its own frame/part, then flushes once. Cancel-safe: a frame
+    /// leaves `frames` only once the transport has taken it, and a later call finishes the flush.
+    pub async fn send_batch(&mut self, frames: &mut std::collections::VecDeque<Bytes>) -> Result<()> {
         match self {
             TransportWriter::WebSockets(w) => w.send_batch(frames).await,
             #[cfg(test)]
             TransportWriter::Memory(w) => {
-                let _ = w.sent.send((tokio::time::Instant::now(), std::mem::take(frames)));
+                let _ = w.sent.send((tokio::time::Instant::now(), frames.drain(..).collect()));
                 Ok(())
             }
         }

@@ -1,5 +1,7 @@
 //! WebSockets transport (W-1 … W-7) over tokio-tungstenite, TLS through the shared rustls config.
 
+use std::collections::VecDeque;
+
 use bytes::Bytes;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
@@ -141,13 +143,15 @@ impl Writer {
         self.sink.send(Message::Text(text)).await.map_err(send_error)
     }
 
-    pub async fn send_batch(&mut self, frames: &mut Vec<Bytes>) -> Result<()> {
-        for frame in frames.drain(..) {
+    pub async fn send_batch(&mut self, frames: &mut VecDeque<Bytes>) -> Result<()> {
+        while let Some(frame) = frames.front() {
             let message = match self.format {
-                Format::Json => Message::Text(utf8(frame)?),
-                Format::MessagePack => Message::Binary(frame),
+                Format::Json => Message::Text(utf8(frame.clone())?),
+                Format::MessagePack => Message::Binary(frame.clone()),
             };
             self.sink.feed(message).await.map_err(send_error)?;
+            // No await point between the feed completing and this: a frame is never sent twice.
+            frames.pop_front();
         }
         self.sink.flush().await.map_err(send_error)
     }
