@@ -7,7 +7,8 @@
 //! - server-to-client receive rate (`Flood`, 100-byte and 10 KB payloads) into a handler;
 //! - resident memory per idle connection with 1,000 connections in this process.
 //!
-//! `BENCH_QUICK=1` shrinks every count (a smoke run).
+//! `BENCH_QUICK=1` shrinks every count (a smoke run); `BENCH_ONLY=flood` runs only the JSON
+//! 100-byte flood (for a profiler).
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -195,6 +196,12 @@ fn main() {
     runtime.block_on(async {
         let hub = start_hub();
         let q = quick();
+        if std::env::var("BENCH_ONLY").as_deref() == Ok("flood") {
+            // For profilers: only the client's receive path.
+            let rate = receive_rate(&hub, HubProtocol::Json, 2_000_000, 100).await;
+            println!("json 100 B flood: {rate:.0} msg/s");
+            return;
+        }
         let n_invoke = if q { 500 } else { 20_000 };
         println!("signalr-native client benchmarks (hub {}; WebSockets)", hub.base);
         println!();

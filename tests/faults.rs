@@ -407,10 +407,7 @@ async fn silent_websocket_server() -> (tokio::task::JoinHandle<()>, String, toki
 }
 
 fn websocket_only(url: &str) -> signalr_native::HubConnectionBuilder {
-    use signalr_native::{TransportKind, TransportSet};
-    signalr_native::HubConnectionBuilder::new(url)
-        .skip_negotiation(true)
-        .transports(TransportSet::only(TransportKind::WebSockets))
+    ScriptedServer::builder_for(url, HubProtocol::Json)
 }
 
 #[tokio::test]

@@ -80,3 +80,38 @@ async fn websocket_close_codes_other_than_1000_are_errors_with_code_and_reason()
     c.start().await.unwrap();
     assert_eq!(events.next().await, Event::Closed(None));
 }
+
+#[tokio::test]
+async fn stop_during_a_reconnect_attempt_aborts_it_and_ends_disconnected() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    // First connection: handshake, then the socket is cut. Second (the reconnect attempt): the
+    // TCP connection is accepted and never answered, so the attempt hangs in the upgrade.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/hub", listener.local_addr().unwrap());
+    let (attempt_tx, attempt_rx) = tokio::sync::oneshot::channel();
+    let server = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+        let _ = ws.next().await;
+        ws.send(Message::text(format!("{{}}{RS}"))).await.unwrap();
+        drop(ws);
+        let (held, _) = listener.accept().await.unwrap();
+        let _ = attempt_tx.send(());
+        std::future::pending::<()>().await;
+        drop(held);
+    });
+    let c = support::ScriptedServer::builder_for(&url, HubProtocol::Json)
+        .reconnect_delays(vec![std::time::Duration::ZERO])
+        .build()
+        .unwrap();
+    let mut events = Events::attach(&c);
+    c.start().await.unwrap();
+    assert!(matches!(events.next().await, Event::Reconnecting(_)));
+    attempt_rx.await.unwrap();
+    assert_eq!(c.state(), ConnectionState::Reconnecting);
+    c.stop().await;
+    assert_eq!(c.state(), ConnectionState::Disconnected);
+    assert_eq!(events.next().await, Event::Closed(None));
+    server.abort();
+}

@@ -269,8 +269,13 @@ impl ScriptedServer {
 
     /// A builder that connects straight to this server (skip negotiation).
     pub fn builder(&self, protocol: HubProtocol) -> HubConnectionBuilder {
+        ScriptedServer::builder_for(&self.url, protocol)
+    }
+
+    /// A builder that connects straight to the WebSocket at `url` (skip negotiation).
+    pub fn builder_for(url: &str, protocol: HubProtocol) -> HubConnectionBuilder {
         use signalr_native::{TransportKind, TransportSet};
-        HubConnectionBuilder::new(&self.url)
+        HubConnectionBuilder::new(url)
             .protocol(protocol)
             .skip_negotiation(true)
             .transports(TransportSet::only(TransportKind::WebSockets))
