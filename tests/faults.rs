@@ -277,6 +277,12 @@ async fn raw_messagepack_frame_with_several_messages() {
     call(&c, "SendRaw", &format!(r#"[["{b64}"],true]"#)).await.unwrap();
     assert_eq!(text(&calls.next().await), "[1]");
     assert_eq!(text(&calls.next().await), "[2]");
+    // One message split across two binary frames, inside its length prefix's body.
+    let whole = msg(3);
+    let (a, b) = whole.split_at(4);
+    let (a, b) = (base64::engine::general_purpose::STANDARD.encode(a), base64::engine::general_purpose::STANDARD.encode(b));
+    call(&c, "SendRaw", &format!(r#"[["{a}","{b}"],true]"#)).await.unwrap();
+    assert_eq!(text(&calls.next().await), "[3]");
     c.stop().await;
 }
 

@@ -115,3 +115,54 @@ async fn stop_during_a_reconnect_attempt_aborts_it_and_ends_disconnected() {
     assert_eq!(events.next().await, Event::Closed(None));
     server.abort();
 }
+
+/// The next text frame that is not a Ping, parsed.
+async fn next_message(server: &mut ScriptedServer) -> serde_json::Value {
+    loop {
+        let frame = server.next_frame().await.expect("a text frame");
+        let body = frame.strip_suffix(RS).expect("frame ends with the record separator");
+        assert!(!body.contains(RS), "one message per frame here: {frame:?}");
+        let v: serde_json::Value = serde_json::from_str(body).unwrap();
+        if v["type"] != 6 {
+            return v;
+        }
+    }
+}
+
+#[tokio::test]
+async fn wire_format_of_streams_uploads_and_cancel() {
+    let mut server = ScriptedServer::start(vec![Reply::Text(format!("{{}}{RS}"))]).await;
+    let c = server.builder(HubProtocol::Json).build().unwrap();
+    c.start().await.unwrap();
+    let _handshake = server.next_frame().await;
+
+    // 21.19: cancelling a stream writes CancelInvocation with its id, after the StreamInvocation.
+    let stream = c.stream("Counter", json("[5,10]")).await.unwrap();
+    let m = next_message(&mut server).await;
+    assert_eq!(m, serde_json::json!({"type":4,"invocationId":"0","target":"Counter","arguments":[5,10]}));
+    drop(stream);
+    assert_eq!(next_message(&mut server).await, serde_json::json!({"type":5,"invocationId":"0"}));
+
+    // 21.20: the invocation lists streamIds, items use the stream id, completion has no result.
+    let (_pending, mut uploads) = c.invoke_with_uploads("Sum", json("[\"x\"]"), 2).await.unwrap();
+    let m = next_message(&mut server).await;
+    assert_eq!(
+        m,
+        serde_json::json!({"type":1,"invocationId":"1","target":"Sum","arguments":["x"],"streamIds":["2","3"]})
+    );
+    let second = uploads.pop().unwrap();
+    let first = uploads.pop().unwrap();
+    first.send(json("7")).unwrap();
+    assert_eq!(next_message(&mut server).await, serde_json::json!({"type":2,"invocationId":"2","item":7}));
+    first.complete().unwrap();
+    assert_eq!(next_message(&mut server).await, serde_json::json!({"type":3,"invocationId":"2"}));
+    second.fail("broken").unwrap();
+    assert_eq!(next_message(&mut server).await, serde_json::json!({"type":3,"invocationId":"3","error":"broken"}));
+
+    // 21.21 / M-2: ids keep counting across kinds; send carries no id.
+    c.send("Echo", json("[1]")).await.unwrap();
+    assert_eq!(next_message(&mut server).await, serde_json::json!({"type":1,"target":"Echo","arguments":[1]}));
+    let _pending = c.invoke_with_uploads("Echo", json("[2]"), 0).await.unwrap();
+    assert_eq!(next_message(&mut server).await["invocationId"], "4");
+    c.stop().await;
+}
