@@ -341,7 +341,12 @@ impl HubConnection {
         method: &str,
         handler: impl Fn(&Payload, Responder) + Send + Sync + 'static,
     ) -> Result<HandlerId> {
-        self.inner().handlers.add_result(method, Arc::new(handler))
+        self.on_invoke_handler(method, Arc::new(handler))
+    }
+
+    /// [`HubConnection::on_invoke`] with a shared handler.
+    pub fn on_invoke_handler(&self, method: &str, handler: ResultHandler) -> Result<HandlerId> {
+        self.inner().handlers.add_result(method, handler)
     }
 
     /// Removes every handler of `method`.
