@@ -110,7 +110,7 @@ async fn server_timeout_closes_a_stalled_connection_but_not_a_pinging_one() {
 async fn server_timeout_with_reconnect_reconnects() {
     let hub = Hub::with_args(&["--keep-alive-ms", "50"]);
     let c = builder(&hub, HubProtocol::Json)
-        .server_timeout(Duration::from_millis(500))
+        .server_timeout(Duration::from_millis(1000))
         .reconnect_delays(vec![Duration::ZERO])
         .build()
         .unwrap();
@@ -124,12 +124,12 @@ async fn server_timeout_with_reconnect_reconnects() {
 
 #[tokio::test]
 async fn keep_alive_pings_keep_the_hub_from_dropping_an_idle_client() {
-    let hub = Hub::with_args(&["--client-timeout-ms", "400"]);
+    let hub = Hub::with_args(&["--client-timeout-ms", "1000"]);
     for protocol in PROTOCOLS {
-        // Client idle (waiting on Delay) for 3x the hub's client timeout: only pings keep it alive.
+        // Client idle (waiting on Delay) for 2.5x the hub's client timeout: only pings keep it alive.
         let c = builder(&hub, protocol).keep_alive_interval(Duration::from_millis(100)).build().unwrap();
         c.start().await.unwrap();
-        assert_eq!(call(&c, "Delay", "[1200]").await.unwrap(), "1200");
+        assert_eq!(call(&c, "Delay", "[2500]").await.unwrap(), "2500");
         c.stop().await;
 
         // Control: with a keep-alive slower than the hub's timeout the hub drops the idle client.
