@@ -396,35 +396,16 @@ async fn stop_during_negotiation_cancels_start() {
     assert_eq!(c.state(), ConnectionState::Disconnected);
 }
 
-/// A WebSocket server that accepts the upgrade, reads the handshake request and never answers.
-async fn silent_websocket_server() -> (tokio::task::JoinHandle<()>, String, tokio::sync::oneshot::Receiver<()>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("ws://{}/hub", listener.local_addr().unwrap());
-    let (got_handshake, rx) = tokio::sync::oneshot::channel();
-    let task = tokio::spawn(async move {
-        use futures_util::StreamExt;
-        let (tcp, _) = listener.accept().await.unwrap();
-        let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
-        let _ = ws.next().await; // the handshake request
-        let _ = got_handshake.send(());
-        while ws.next().await.is_some() {}
-    });
-    (task, url, rx)
-}
-
-fn websocket_only(url: &str) -> signalr_native::HubConnectionBuilder {
-    ScriptedServer::builder_for(url, HubProtocol::Json)
-}
-
 #[tokio::test]
 async fn stop_during_the_handshake_cancels_start() {
-    let (_server, url, got_handshake) = silent_websocket_server().await;
-    let c = websocket_only(&url).build().unwrap();
+    // A server that reads the handshake request and never answers.
+    let mut server = ScriptedServer::start(vec![]).await;
+    let c = server.builder(HubProtocol::Json).build().unwrap();
     let starting = {
         let c = c.clone();
         tokio::spawn(async move { c.start().await })
     };
-    got_handshake.await.unwrap();
+    let _handshake_request = server.next_frame().await;
     c.stop().await;
     let e = starting.await.unwrap().unwrap_err();
     assert!(matches!(&e, Error::Canceled(m) if m.contains("handshake")), "{e:?}");
@@ -433,8 +414,8 @@ async fn stop_during_the_handshake_cancels_start() {
 
 #[tokio::test]
 async fn silent_server_fails_start_with_the_handshake_timeout() {
-    let (_server, url, _got) = silent_websocket_server().await;
-    let c = websocket_only(&url).handshake_timeout(Duration::from_millis(200)).build().unwrap();
+    let server = ScriptedServer::start(vec![]).await;
+    let c = server.builder(HubProtocol::Json).handshake_timeout(Duration::from_millis(200)).build().unwrap();
     let mut events = Events::attach(&c);
     let e = c.start().await.unwrap_err();
     assert!(matches!(&e, Error::Timeout(m) if m.contains("handshake")), "{e:?}");
