@@ -422,3 +422,19 @@ async fn silent_server_fails_start_with_the_handshake_timeout() {
     assert_eq!(c.state(), ConnectionState::Disconnected);
     assert!(events.none_pending(), "no onclose for a start that never connected");
 }
+
+#[tokio::test]
+async fn a_message_over_the_size_limit_closes_with_a_protocol_error() {
+    let hub = Hub::start();
+    for protocol in PROTOCOLS {
+        let c = builder(&hub, protocol).max_message_bytes(1000).build().unwrap();
+        let mut events = Events::attach(&c);
+        c.start().await.unwrap();
+        assert_eq!(call(&c, "Echo", r#"["small"]"#).await.unwrap(), r#""small""#);
+        let big = "x".repeat(5000);
+        let e = call(&c, "Echo", &format!(r#"["{big}"]"#)).await.unwrap_err();
+        let Event::Closed(Some(cause)) = events.next().await else { panic!("expected a close with error") };
+        assert!(matches!(&cause, Error::Protocol(_)), "{cause:?}");
+        assert_eq!(e, Error::Closed(Some(Arc::new(cause))));
+    }
+}
