@@ -166,3 +166,44 @@ async fn wire_format_of_streams_uploads_and_cancel() {
     assert_eq!(next_message(&mut server).await["invocationId"], "4");
     c.stop().await;
 }
+
+#[tokio::test]
+async fn calls_blocked_by_a_peer_that_stopped_reading_fail_when_the_connection_times_out() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    // After the handshake the server neither reads nor writes: TCP buffers fill and writes block.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/hub", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+        let _ = ws.next().await;
+        ws.send(Message::text(format!("{{}}{RS}"))).await.unwrap();
+        std::future::pending::<()>().await;
+        drop(ws);
+    });
+    let c = support::ScriptedServer::builder_for(&url, HubProtocol::Json)
+        .server_timeout(std::time::Duration::from_millis(500))
+        .build()
+        .unwrap();
+    let mut events = Events::attach(&c);
+    c.start().await.unwrap();
+    let big = json(&format!("[\"{}\"]", "x".repeat(1 << 20)));
+    let mut calls = Vec::new();
+    for _ in 0..64 {
+        let c = c.clone();
+        let args = big.clone();
+        calls.push(tokio::spawn(async move { c.invoke("Echo", args).await }));
+    }
+    let Event::Closed(Some(cause)) = events.next().await else { panic!("expected a close with error") };
+    assert!(matches!(cause, Error::Timeout(_)), "{cause:?}");
+    for call in calls {
+        // Hang guard: without the fix these calls stay blocked in the write forever.
+        let outcome = tokio::time::timeout(std::time::Duration::from_secs(60), call)
+            .await
+            .expect("a call stayed blocked after the connection closed")
+            .unwrap();
+        assert!(matches!(outcome, Err(Error::Closed(_)) | Err(Error::InvalidState(_))), "{outcome:?}");
+    }
+    server.abort();
+}

@@ -67,18 +67,28 @@ impl Session {
     /// Queues a framed message and writes it on this task if the transport is free.
     pub async fn send_inline(&self, bytes: Bytes) -> Result<()> {
         self.queue(Outgoing::Frame { bytes, trackable: true, written: None })?;
-        match self.writer.write_inline().await {
-            Some(e) => Err(Error::closed(Some(&e))),
-            None => Ok(()),
-        }
+        self.write_now().await
     }
 
     /// Queues a framed message and waits until it has been flushed to the transport.
     pub async fn send_and_wait(&self, bytes: Bytes) -> Result<()> {
         let (tx, rx) = oneshot::channel();
         self.queue(Outgoing::Frame { bytes, trackable: true, written: Some(tx) })?;
-        self.writer.write_inline().await;
+        self.write_now().await?;
         rx.await.unwrap_or_else(|_| Err(self.closed_error()))
+    }
+
+    /// Writes what is queued on this task if the transport is free. A write blocked by a peer that
+    /// stopped reading is abandoned when the session ends, so callers never outlive the session.
+    async fn write_now(&self) -> Result<()> {
+        tokio::select! {
+            biased;
+            error = self.writer.write_inline() => match error {
+                Some(e) => Err(Error::closed(Some(&e))),
+                None => Ok(()),
+            },
+            _ = self.ended.cancelled() => Err(self.closed_error()),
+        }
     }
 
     /// Encodes and queues a message (see [`Session::send`]).

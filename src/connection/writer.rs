@@ -251,11 +251,21 @@ pub(crate) async fn run(
                 }
             }
         }
-        let mut core = writer.core.lock().await;
+        let mut core = tokio::select! {
+            biased;
+            _ = &mut ended => break,
+            core = writer.core.lock() => core,
+        };
         if ping_due && core.frames.is_empty() {
             core.frames.push_back(keep_alive.as_ref().unwrap().1.clone());
         }
-        match core.drain(writer).await {
+        // A peer that stopped reading must not keep this task (and the transport) forever.
+        let drained = tokio::select! {
+            biased;
+            _ = &mut ended => break,
+            drained = core.drain(writer) => drained,
+        };
+        match drained {
             Drained::Done(Some(e)) => {
                 drop(core);
                 session.writer_failed(e);
@@ -270,6 +280,8 @@ pub(crate) async fn run(
             Drained::Wrote(_) => {}
         }
     }
+    // An inline writer still blocked on the dead transport gives the lock up as soon as it sees
+    // the session end (see `Session::write_now`).
     let mut core = writer.core.lock().await;
     if core.done.is_none() {
         core.transport.close().await;
