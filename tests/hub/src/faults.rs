@@ -55,7 +55,10 @@ pub struct Stall {
 
 impl Stall {
     pub fn start(&self, duration: Duration) {
-        *lock(&self.until) = Some(Instant::now() + duration);
+        // A duration too long to represent stalls for good.
+        let now = Instant::now();
+        let until = now.checked_add(duration).unwrap_or(now + Duration::from_secs(100 * 365 * 24 * 3600));
+        *lock(&self.until) = Some(until);
     }
 
     pub fn active(&self) -> bool {

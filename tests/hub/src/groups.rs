@@ -8,13 +8,16 @@ use signalr_native::protocol::Payload;
 use crate::connections::{Connection, HubKind};
 use crate::hub_methods::{Call, HubError};
 
+/// Members of each (hub, group), by connection id.
+type Members = HashMap<(HubKind, String), HashMap<String, Arc<Connection>>>;
+
 #[derive(Default)]
 pub struct Groups {
-    members: Mutex<HashMap<(HubKind, String), HashMap<String, Arc<Connection>>>>,
+    members: Mutex<Members>,
 }
 
 impl Groups {
-    fn lock(&self) -> MutexGuard<'_, HashMap<(HubKind, String), HashMap<String, Arc<Connection>>>> {
+    fn lock(&self) -> MutexGuard<'_, Members> {
         self.members.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 

@@ -497,6 +497,11 @@ fn request_info(call: &Call) -> Result<Payload, HubError> {
 async fn flood(call: &mut Call) -> Result<Payload, HubError> {
     let count: u64 = call.arg(0)?;
     let payload_bytes: usize = call.arg(1)?;
+    if payload_bytes > call.app.opts.max_message_bytes {
+        return Err(HubError::Hub(format!(
+            "payloadBytes {payload_bytes} is larger than the server's --max-message-bytes"
+        )));
+    }
     let text = call.value("x".repeat(payload_bytes).as_str())?;
     let format = call.format();
     for i in 0..count {

@@ -194,6 +194,13 @@ impl Outbound {
         }
     }
 
+    /// Whether a message sent now would go out without waiting. Pings and Acks are skipped
+    /// rather than queued behind a full queue (like ASP.NET's pings when the writer is busy).
+    pub fn has_room(&self) -> bool {
+        let inner = self.lock();
+        inner.parked || inner.queued_bytes < QUEUE_LIMIT_BYTES
+    }
+
     /// A client Ack: releases acknowledged messages and writers waiting on the buffer limit.
     pub fn ack(&self, sequence_id: u64) {
         if let Some(replay) = self.lock().replay.as_mut() {

@@ -63,7 +63,7 @@ async fn hub_endpoint(app: Arc<App>, hub: HubKind, request: Request) -> Response
         Method::POST => match existing(&app, hub, &parts) {
             Ok(conn) => {
                 conn.record_send(request_info::capture(&parts.headers, &parts.uri));
-                long_polling::send(&app, &conn, body).await
+                long_polling::send(&conn, body).await
             }
             Err(response) => response,
         },

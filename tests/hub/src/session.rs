@@ -250,7 +250,9 @@ async fn heartbeat(app: Arc<App>, conn: Arc<Connection>) {
         let now = Instant::now();
         if pings && now >= next_ping {
             next_ping = now + opts.keep_alive;
-            conn.send(&HubMessage::Ping).await;
+            if conn.outbound.has_room() {
+                conn.send(&HubMessage::Ping).await;
+            }
         }
         if !conn.outbound.is_parked() && conn.client_timed_out(opts.client_timeout) {
             tracing::info!(connection = %conn.id, "client timeout: nothing received for {:?}", opts.client_timeout);
@@ -260,7 +262,10 @@ async fn heartbeat(app: Arc<App>, conn: Arc<Connection>) {
         if conn.stateful_active() && !conn.outbound.is_parked() && now >= next_ack {
             next_ack = now + ACK_INTERVAL;
             let latest = conn.latest_received.load(Ordering::Relaxed);
-            if latest > last_acked && conn.send(&HubMessage::Ack { sequence_id: latest }).await {
+            if latest > last_acked
+                && conn.outbound.has_room()
+                && conn.send(&HubMessage::Ack { sequence_id: latest }).await
+            {
                 last_acked = latest;
             }
         }

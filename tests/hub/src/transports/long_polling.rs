@@ -8,6 +8,7 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
 
 use crate::app::App;
 use crate::connections::{text_response, Claim, Connection, Inbound, TransportKind};
@@ -74,18 +75,21 @@ fn no_content() -> Response {
     (StatusCode::NO_CONTENT, [(header::CONTENT_TYPE, "text/plain")]).into_response()
 }
 
-/// POST: the body goes to the session as received (SSE and Long Polling).
-pub async fn send(app: &App, conn: &Connection, body: Body) -> Response {
+/// POST: the body goes to the session as it arrives (SSE and Long Polling); like ASP.NET there
+/// is no size limit here, the hub protocol's message size limit applies.
+pub async fn send(conn: &Connection, body: Body) -> Response {
     if conn.transport() == Some(TransportKind::WebSockets) {
         return text_response(StatusCode::METHOD_NOT_ALLOWED, "POST requests are not allowed for WebSocket connections.");
     }
-    let limit = app.opts.max_message_bytes.saturating_mul(2);
-    let Ok(data) = axum::body::to_bytes(body, limit).await else {
-        return text_response(StatusCode::BAD_REQUEST, "");
-    };
     conn.stall.wait().await;
-    if !conn.deliver(Inbound::Data(data)).await {
-        return text_response(StatusCode::NOT_FOUND, "");
+    let mut chunks = body.into_data_stream();
+    while let Some(chunk) = chunks.next().await {
+        let Ok(chunk) = chunk else {
+            return text_response(StatusCode::BAD_REQUEST, "");
+        };
+        if !conn.deliver(Inbound::Data(chunk)).await {
+            return text_response(StatusCode::NOT_FOUND, "");
+        }
     }
     text_response(StatusCode::OK, "")
 }

@@ -73,8 +73,10 @@ async fn run(app: Arc<App>, conn: Arc<Connection>, claim: Claim, socket: WebSock
             graceful
         }
     };
-    drop(sink);
+    // Before the socket closes, so a client that reacts to the close at once finds the
+    // connection already disposed (404) or parked for its re-connect.
     conn.transport_ended(&app, generation, graceful);
+    drop(sink);
 }
 
 /// Hands every data frame to the session; true when the client closed with a close frame.
