@@ -1,9 +1,9 @@
 //! Transports carry hub-protocol bytes between client and server. The connection code sees only
-//! [`TransportReader`] (chunks in arrival order) and [`TransportWriter`] (batches of framed
+//! `TransportReader` (chunks in arrival order) and `TransportWriter` (batches of framed
 //! messages); which transport runs behind them is decided here.
 //!
 //! Static dispatch through enums keeps the per-frame path free of boxing; a new transport (Server-
-//! Sent Events, Long Polling) adds a variant to each enum and an arm to [`connect`].
+//! Sent Events, Long Polling) adds a variant to each enum and an arm to `connect`.
 
 mod websockets;
 
