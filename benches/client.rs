@@ -129,8 +129,10 @@ async fn bare_receive_rate(hub: &HubProcess, count: u64, payload: usize) -> f64 
     loop {
         let frame = ws.next().await.unwrap().unwrap();
         let data = frame.into_data();
-        seen += data.iter().filter(|&&b| b == 0x1e).count() as u64;
-        if data.windows(8).any(|w| w == b"\"type\":3") {
+        seen += memchr::memchr_iter(0x1e, &data).count() as u64;
+        // The Completion is the short last message of the exchange (possibly sharing a frame).
+        let tail = &data[data.len().saturating_sub(80)..];
+        if tail.windows(8).any(|w| w == b"\"type\":3") {
             break;
         }
     }
