@@ -151,7 +151,7 @@ fn complete(completion: Completion, session: &Session) {
 
 /// Runs every handler registered for the target, in registration order. A panicking handler is
 /// logged and does not stop the connection (ST-10).
-fn invoke_handlers(invocation: Invocation, session: &Arc<Session>, handlers: &HandlerSnapshot) {
+fn invoke_handlers(invocation: Invocation, session: &Arc<Session>, handlers: &mut HandlerSnapshot) {
     let Invocation { invocation_id, target, arguments, .. } = invocation;
     let Some(method) = handlers.get(&target) else {
         if let Some(id) = invocation_id {

@@ -29,7 +29,7 @@ pub(crate) struct MethodHandlers {
     pub result: Option<(HandlerId, ResultHandler)>,
 }
 
-pub(crate) type HandlerMap = HashMap<String, MethodHandlers>;
+pub(crate) type HandlerMap = HashMap<String, Arc<MethodHandlers>>;
 
 #[derive(Default)]
 pub(crate) struct Handlers {
@@ -66,7 +66,7 @@ impl Handlers {
         let id = self.new_id();
         let mut existing = None;
         self.update(|map| {
-            let entry = map.entry(method_key(method).into_owned()).or_default();
+            let entry = Arc::make_mut(map.entry(method_key(method).into_owned()).or_default());
             // Registering the same handler twice is a no-op (CR-8).
             if let Some((id, _)) = entry.plain.iter().find(|(_, h)| Arc::ptr_eq(h, &handler)) {
                 existing = Some(*id);
@@ -83,7 +83,7 @@ impl Handlers {
         check_method(method)?;
         let id = self.new_id();
         self.update(|map| {
-            let entry = map.entry(method_key(method).into_owned()).or_default();
+            let entry = Arc::make_mut(map.entry(method_key(method).into_owned()).or_default());
             if entry.result.is_some() {
                 return Err(Error::InvalidState(format!(
                     "a result handler is already registered for '{method}'"
@@ -105,6 +105,7 @@ impl Handlers {
     pub fn remove(&self, id: HandlerId) {
         let _ = self.update(|map| {
             map.retain(|_, entry| {
+                let entry = Arc::make_mut(entry);
                 entry.plain.retain(|(h, _)| *h != id);
                 if entry.result.as_ref().is_some_and(|(h, _)| *h == id) {
                     entry.result = None;
@@ -119,7 +120,7 @@ impl Handlers {
     pub fn snapshot(&self) -> HandlerSnapshot {
         let version = self.version.load(Ordering::Acquire);
         let map = self.map.read().unwrap_or_else(|p| p.into_inner()).clone();
-        HandlerSnapshot { version, map }
+        HandlerSnapshot { version, map, last_target: String::new(), last: None }
     }
 
     /// Refreshes `snapshot` if handlers changed since it was taken (one atomic load otherwise).
@@ -133,11 +134,24 @@ impl Handlers {
 pub(crate) struct HandlerSnapshot {
     version: u64,
     map: Arc<HandlerMap>,
+    /// The last target looked up, exactly as received, and what it resolved to: servers tend to
+    /// call one method many times in a row, and this skips hashing for them.
+    last_target: String,
+    last: Option<Arc<MethodHandlers>>,
 }
 
 impl HandlerSnapshot {
-    pub fn get(&self, target: &str) -> Option<&MethodHandlers> {
-        // Short ASCII names are lower-cased on the stack: no allocation per message.
+    pub fn get(&mut self, target: &str) -> Option<&MethodHandlers> {
+        if target != self.last_target {
+            self.last = self.lookup(target).cloned();
+            self.last_target.clear();
+            self.last_target.push_str(target);
+        }
+        self.last.as_deref()
+    }
+
+    fn lookup(&self, target: &str) -> Option<&Arc<MethodHandlers>> {
+        // Short ASCII names are lower-cased on the stack: no allocation per lookup.
         let mut buf = [0u8; 64];
         if target.len() <= buf.len() && target.is_ascii() {
             let lower = &mut buf[..target.len()];
@@ -172,9 +186,14 @@ mod tests {
         h.remove(id);
         h.refresh(&mut snap);
         assert_eq!(snap.get("receivemessage").unwrap().plain.len(), 1);
+        // The same target again after a change: the per-snapshot cache must not answer stale.
         h.remove_method("RECEIVEmessage");
         h.refresh(&mut snap);
         assert!(snap.get("receivemessage").is_none());
+        assert!(snap.get("receivemessage").is_none());
+        h.add("ReceiveMessage", Arc::new(|_| {})).unwrap();
+        h.refresh(&mut snap);
+        assert_eq!(snap.get("receivemessage").unwrap().plain.len(), 1);
         assert!(h.add("", f).is_err());
     }
 
