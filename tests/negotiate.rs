@@ -206,3 +206,70 @@ async fn tls_with_an_extra_trusted_ca() {
     let e = HubConnectionBuilder::new(hub.url("/hub")).build().unwrap().start().await.unwrap_err();
     assert!(matches!(&e, Error::Negotiation(m) if m.contains("failed")), "{e:?}");
 }
+
+/// An HTTP server that answers every request with `body` (200, JSON) and reports each request line.
+async fn negotiate_server(body: &'static str) -> (String, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hub", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut tcp, _)) = listener.accept().await else { return };
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tcp.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let line = String::from_utf8_lossy(&request).lines().next().unwrap_or("").to_string();
+                let _ = tx.send(line);
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = tcp.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    (url, rx)
+}
+
+#[tokio::test]
+async fn negotiate_error_field_fails_start_with_that_message() {
+    let (url, mut requests) = negotiate_server(r#"{"error":"Hub is closed for maintenance."}"#).await;
+    let c = HubConnectionBuilder::new(url).build().unwrap();
+    let e = c.start().await.unwrap_err();
+    assert_eq!(e, Error::Negotiation("Hub is closed for maintenance.".into()));
+    assert!(recv(&mut requests, "request").await.starts_with("POST /hub/negotiate?negotiateVersion=1 "));
+    assert!(requests.try_recv().is_err(), "no transport was attempted");
+}
+
+#[tokio::test]
+async fn only_transports_the_server_advertises_and_the_client_allows_are_tried() {
+    // The server offers Server-Sent Events only: no WebSocket is attempted.
+    let (url, mut requests) = negotiate_server(
+        r#"{"negotiateVersion":1,"connectionId":"c","connectionToken":"t",
+            "availableTransports":[{"transport":"ServerSentEvents","transferFormats":["Text"]}]}"#,
+    )
+    .await;
+    let e = HubConnectionBuilder::new(&url).build().unwrap().start().await.unwrap_err();
+    assert!(matches!(&e, Error::NotSupported(m) if m.contains("ServerSentEvents")), "{e:?}");
+    assert!(recv(&mut requests, "request").await.starts_with("POST "));
+    assert!(requests.try_recv().is_err(), "no transport was attempted");
+
+    // MessagePack cannot use a Text-only WebSockets entry, and nothing else is offered.
+    let (url, mut requests) = negotiate_server(
+        r#"{"negotiateVersion":1,"connectionId":"c","connectionToken":"t",
+            "availableTransports":[{"transport":"WebSockets","transferFormats":["Text"]}]}"#,
+    )
+    .await;
+    let e = HubConnectionBuilder::new(&url).protocol(HubProtocol::MessagePack).build().unwrap().start().await.unwrap_err();
+    assert!(matches!(&e, Error::Negotiation(m) if m.contains("None of the transports")), "{e:?}");
+    assert!(recv(&mut requests, "request").await.starts_with("POST "));
+    assert!(requests.try_recv().is_err(), "no transport was attempted");
+}

@@ -1,8 +1,9 @@
-//! Timers that fire after a period of inactivity: the keep-alive ping (nothing sent for the
-//! interval, K-2) and the server timeout (nothing received, K-4).
+//! A timer that fires after a period of inactivity: the server timeout (nothing received for the
+//! interval, K-4). The keep-alive ping (nothing sent, K-2) works the same way inside `writer`,
+//! where the last-write time is shared with the callers that write inline.
 //!
 //! Activity only stores an `Instant`; the timer is re-armed lazily when it fires early, so the hot
-//! send/receive paths never touch the timer wheel.
+//! receive path never touches the timer wheel.
 
 use std::pin::Pin;
 use std::time::Duration;
