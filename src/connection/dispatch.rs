@@ -1,0 +1,189 @@
+//! The receive loop of a session: one task reads the transport, parses and dispatches every message
+//! in arrival order — handlers run inline, so they never overlap and see protocol order.
+//!
+//! Stateful reconnect hook: `dispatch` is where every incoming message passes; trackable ones
+//! (`HubMessage::is_trackable`) are what will be counted for Ack and de-duplicated after Sequence.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::handlers::{HandlerSnapshot, Handlers};
+use super::invocations::{parse_id, Pending};
+use super::keep_alive::IdleTimer;
+use super::responder::{Responder, NO_RESULT_ERROR};
+use super::session::Session;
+use crate::error::Error;
+use crate::protocol::{Completion, CompletionResult, HubMessage, Invocation, MessageReader, Payload};
+use crate::transport::TransportReader;
+
+/// Why a session's receive loop ended.
+pub(crate) enum Ended {
+    /// The client called stop.
+    Stopped,
+    /// The connection was lost or closed by the server. `cause` is `None` for a clean close
+    /// without error; `reconnect` is false only for a server Close without `allowReconnect` (C-1).
+    Lost { cause: Option<Error>, reconnect: bool },
+}
+
+pub(crate) struct ReceiveLoop<'a> {
+    pub session: &'a Arc<Session>,
+    pub handlers: &'a Handlers,
+    pub reader: &'a mut TransportReader,
+    pub messages: &'a mut MessageReader,
+    pub stop: &'a CancellationToken,
+    pub server_timeout: Duration,
+}
+
+impl ReceiveLoop<'_> {
+    pub async fn run(self) -> Ended {
+        let mut handlers = self.handlers.snapshot();
+        let mut timeout = (!self.reader.has_inherent_keep_alive()).then(|| IdleTimer::new(self.server_timeout));
+        // Created once: re-creating cancellation futures per chunk would re-register their wakers.
+        let stopped = self.stop.cancelled();
+        let session_ended = self.session.ended();
+        tokio::pin!(stopped, session_ended);
+        loop {
+            // Everything already received first (the handshake's leftovers included, H-3).
+            loop {
+                match self.messages.next_message() {
+                    Ok(Some(message)) => {
+                        if let Some(ended) = dispatch(message, self.session, self.handlers, &mut handlers) {
+                            return ended;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => return Ended::Lost { cause: Some(Error::from(e)), reconnect: true },
+                }
+            }
+            tokio::select! {
+                biased;
+                _ = &mut stopped => return Ended::Stopped,
+                _ = &mut session_ended => {
+                    let cause = self.session.write_error()
+                        .unwrap_or_else(|| Error::Transport("the connection was closed".into()));
+                    return Ended::Lost { cause: Some(cause), reconnect: true };
+                }
+                chunk = self.reader.recv() => match chunk {
+                    Some(Ok(bytes)) => {
+                        if let Some(t) = timeout.as_mut() {
+                            t.touch();
+                        }
+                        self.messages.push(bytes);
+                    }
+                    // A clean close without a Close message still counts as a loss.
+                    None => return Ended::Lost { cause: None, reconnect: true },
+                    Some(Err(e)) => return Ended::Lost { cause: Some(e), reconnect: true },
+                },
+                _ = async { timeout.as_mut().unwrap().expired().await }, if timeout.is_some() => {
+                    return Ended::Lost {
+                        cause: Some(Error::Timeout(format!(
+                            "Server timeout elapsed without receiving a message from the server ({} ms).",
+                            self.server_timeout.as_millis()
+                        ))),
+                        reconnect: true,
+                    };
+                }
+            }
+        }
+    }
+}
+
+/// Handles one message; `Some` ends the session.
+fn dispatch(
+    message: HubMessage,
+    session: &Arc<Session>,
+    registry: &Handlers,
+    handlers: &mut HandlerSnapshot,
+) -> Option<Ended> {
+    match message {
+        HubMessage::Invocation(invocation) => {
+            registry.refresh(handlers);
+            invoke_handlers(invocation, session, handlers);
+        }
+        HubMessage::StreamItem(item) => {
+            if let Some(id) = parse_id(&item.invocation_id) {
+                session.pending.stream_item(id, item.item);
+            }
+        }
+        HubMessage::Completion(completion) => complete(completion, session),
+        HubMessage::Close(close) => {
+            return Some(Ended::Lost {
+                cause: close.error.map(Error::ServerClosed),
+                reconnect: close.allow_reconnect,
+            });
+        }
+        HubMessage::Ping => {}
+        HubMessage::StreamInvocation(inv) => {
+            tracing::warn!(target = %inv.target, "server stream invocations of client methods are not supported; ignored");
+        }
+        HubMessage::CancelInvocation { .. } | HubMessage::Ack { .. } | HubMessage::Sequence { .. } => {}
+    }
+    None
+}
+
+fn complete(completion: Completion, session: &Session) {
+    let Some(id) = parse_id(&completion.invocation_id) else { return };
+    // A Completion is final (SS-4): the entry leaves the table; unknown ids are ignored (I-4).
+    let Some(pending) = session.pending.remove(id) else {
+        tracing::debug!(id = %completion.invocation_id, "Completion for an unknown invocation id ignored");
+        return;
+    };
+    match (pending, completion.result) {
+        (Pending::Invoke(tx), CompletionResult::Void) => {
+            let _ = tx.send(Ok(Payload::null(session.protocol.format())));
+        }
+        (Pending::Invoke(tx), CompletionResult::Value(v)) => {
+            let _ = tx.send(Ok(v));
+        }
+        (Pending::Invoke(tx), CompletionResult::Error(e)) => {
+            let _ = tx.send(Err(Error::Hub(e)));
+        }
+        // SS-2: a stream ends on its Completion; a result on it is ignored.
+        (Pending::Stream(tx), CompletionResult::Error(e)) => {
+            let _ = tx.send(Err(Error::Hub(e)));
+        }
+        (Pending::Stream(_), _) => {}
+    }
+}
+
+/// Runs every handler registered for the target, in registration order. A panicking handler is
+/// logged and does not stop the connection (ST-10).
+fn invoke_handlers(invocation: Invocation, session: &Arc<Session>, handlers: &mut HandlerSnapshot) {
+    let Invocation { invocation_id, target, arguments, .. } = invocation;
+    let Some(method) = handlers.get(&target) else {
+        if let Some(id) = invocation_id {
+            // CR-2: the server waits for an answer that will never come otherwise.
+            let _ = session.send_message(&HubMessage::Completion(Completion {
+                headers: Vec::new(),
+                invocation_id: id,
+                result: CompletionResult::Error(NO_RESULT_ERROR.into()),
+            }));
+        } else {
+            tracing::warn!(%target, "no client method with this name is registered");
+        }
+        return;
+    };
+    for (_, handler) in &method.plain {
+        if std::panic::catch_unwind(AssertUnwindSafe(|| handler(&arguments))).is_err() {
+            tracing::error!(%target, "a handler panicked");
+        }
+    }
+    match &method.result {
+        Some((_, handler)) => {
+            let responder = Responder::new(session.clone(), invocation_id);
+            // On panic the responder is dropped during unwinding and answers with an error.
+            if std::panic::catch_unwind(AssertUnwindSafe(|| handler(&arguments, responder))).is_err() {
+                tracing::error!(%target, "a result handler panicked");
+            }
+        }
+        None => {
+            if invocation_id.is_some() {
+                // Handlers ran but none can produce a value (CR-3).
+                drop(Responder::new(session.clone(), invocation_id));
+            }
+        }
+    }
+}

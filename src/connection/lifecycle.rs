@@ -1,0 +1,222 @@
+//! The state machine of one run (ST-2 … ST-10, R-1 … R-8): start, drive sessions, reconnect after a
+//! loss, stop, and fire the lifecycle callbacks — all from one task per run, so callbacks and
+//! handlers never overlap.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::connect::{establish, Established};
+use super::dispatch::{Ended, ReceiveLoop};
+use super::session::Session;
+use super::state::{ConnectionState, Lifecycle};
+use super::Inner;
+use crate::error::{Error, Result};
+use crate::reconnect::RetryContext;
+
+/// `start`: Disconnected → Connecting → Connected, then the run continues in a background task.
+pub(crate) async fn start(inner: Arc<Inner>) -> Result<()> {
+    let lifecycle = {
+        let mut data = inner.lock_state();
+        if data.state != ConnectionState::Disconnected {
+            return Err(Error::InvalidState(format!(
+                "cannot start a connection that is not in the Disconnected state (it is {})",
+                data.state
+            )));
+        }
+        let lifecycle = Lifecycle::new();
+        data.state = ConnectionState::Connecting;
+        data.lifecycle = Some(lifecycle.clone());
+        lifecycle
+    };
+    let established = match establish(&inner, &lifecycle.stop).await {
+        Ok(established) => established,
+        Err(e) => {
+            // ST-2: back to Disconnected; on_close is not fired for a start that never connected.
+            inner.set_disconnected();
+            lifecycle.finish();
+            return Err(e);
+        }
+    };
+    let (session, rest) = match begin_session(&inner, established) {
+        Ok(v) => v,
+        Err(e) => {
+            inner.set_disconnected();
+            lifecycle.finish();
+            return Err(e);
+        }
+    };
+    {
+        let mut data = inner.lock_state();
+        if lifecycle.stop.is_cancelled() {
+            drop(data);
+            session.end(None);
+            inner.set_disconnected();
+            lifecycle.finish();
+            return Err(Error::Canceled("The connection was stopped during start.".into()));
+        }
+        data.state = ConnectionState::Connected;
+        data.connection_id = rest.connection_id.clone();
+        data.session = Some(session.clone());
+    }
+    inner.config.runtime.spawn(drive(inner.clone(), lifecycle, session, rest));
+    Ok(())
+}
+
+/// The transport halves the receive loop owns.
+pub(crate) struct Receiving {
+    reader: crate::transport::TransportReader,
+    messages: crate::protocol::MessageReader,
+    connection_id: Option<String>,
+}
+
+fn begin_session(inner: &Inner, established: Established) -> Result<(Arc<Session>, Receiving)> {
+    let Established { reader, writer, messages, connection_id } = established;
+    let keep_alive = (!reader.has_inherent_keep_alive()).then_some(inner.config.keep_alive_interval);
+    let session = Session::start(inner.config.protocol, writer, keep_alive, &inner.config.runtime)?;
+    Ok((session, Receiving { reader, messages, connection_id }))
+}
+
+/// Runs sessions until the connection is over, reconnecting in between when allowed.
+async fn drive(inner: Arc<Inner>, lifecycle: Arc<Lifecycle>, mut session: Arc<Session>, mut rx: Receiving) {
+    let close_cause = loop {
+        let ended = ReceiveLoop {
+            session: &session,
+            handlers: &inner.handlers,
+            reader: &mut rx.reader,
+            messages: &mut rx.messages,
+            stop: &lifecycle.stop,
+            server_timeout: inner.config.server_timeout,
+        }
+        .run()
+        .await;
+        let (cause, may_reconnect) = match ended {
+            Ended::Stopped => {
+                inner.lock_state().state = ConnectionState::Disconnecting;
+                session.stop().await;
+                drop(rx);
+                break None;
+            }
+            Ended::Lost { cause, reconnect } => {
+                if let Some(e) = &cause {
+                    tracing::info!("connection lost: {e}");
+                }
+                // E-1: pending operations fail before any callback runs.
+                session.end(cause.as_ref());
+                (cause, reconnect)
+            }
+        };
+        drop(rx);
+        if !may_reconnect || inner.config.reconnect.is_none() {
+            break cause;
+        }
+        match reconnect(&inner, &lifecycle, cause).await {
+            Reconnect::Connected(new_session, new_rx) => {
+                session = new_session;
+                rx = new_rx;
+            }
+            Reconnect::Closed(cause) => break cause,
+        }
+    };
+    finish(&inner, &lifecycle, close_cause);
+}
+
+/// Disconnected, then on_close (ST-3, E-3), then stop() may return.
+fn finish(inner: &Inner, lifecycle: &Lifecycle, cause: Option<Error>) {
+    inner.set_disconnected();
+    inner.callbacks.fire_close(cause.as_ref());
+    lifecycle.finish();
+}
+
+enum Reconnect {
+    Connected(Arc<Session>, Receiving),
+    Closed(Option<Error>),
+}
+
+/// R-2 … R-6.
+async fn reconnect(inner: &Arc<Inner>, lifecycle: &Lifecycle, lost: Option<Error>) -> Reconnect {
+    let Some(policy) = inner.config.reconnect.clone() else { return Reconnect::Closed(lost) };
+    let began = Instant::now();
+    let mut reason = lost.clone().unwrap_or_else(|| Error::Transport("the server closed the connection".into()));
+    let mut attempts: u64 = 0;
+    let mut delay = match next_delay(&*policy, attempts, began, &reason) {
+        Some(d) => d,
+        // R-3: no Reconnecting state, close with the original error.
+        None => return Reconnect::Closed(lost),
+    };
+    {
+        let mut data = inner.lock_state();
+        if lifecycle.stop.is_cancelled() {
+            return Reconnect::Closed(None);
+        }
+        data.state = ConnectionState::Reconnecting;
+        data.connection_id = None;
+        data.session = None;
+    }
+    inner.callbacks.fire_reconnecting(&reason);
+    loop {
+        if lifecycle.stop.is_cancelled() {
+            // ST-5/ST-6: a stop during reconnect closes without error, as the JS client.
+            return Reconnect::Closed(None);
+        }
+        tokio::select! {
+            biased;
+            _ = lifecycle.stop.cancelled() => return Reconnect::Closed(None),
+            _ = tokio::time::sleep(delay) => {}
+        }
+        tracing::info!(attempt = attempts + 1, "reconnecting");
+        let attempt = match establish(inner, &lifecycle.stop).await {
+            Ok(established) => begin_session(inner, established),
+            Err(e) => Err(e),
+        };
+        match attempt {
+            Ok((session, rx)) => {
+                {
+                    let mut data = inner.lock_state();
+                    if lifecycle.stop.is_cancelled() {
+                        drop(data);
+                        session.end(None);
+                        return Reconnect::Closed(None);
+                    }
+                    data.state = ConnectionState::Connected;
+                    data.connection_id = rx.connection_id.clone();
+                    data.session = Some(session.clone());
+                }
+                inner.callbacks.fire_reconnected(rx.connection_id.as_deref());
+                return Reconnect::Connected(session, rx);
+            }
+            Err(e) => {
+                if lifecycle.stop.is_cancelled() {
+                    return Reconnect::Closed(None);
+                }
+                tracing::info!("reconnect attempt {} failed: {e}", attempts + 1);
+                attempts += 1;
+                reason = e;
+                match next_delay(&*policy, attempts, began, &reason) {
+                    Some(d) => delay = d,
+                    None => {
+                        return Reconnect::Closed(Some(Error::Canceled(format!(
+                            "Reconnect retries have been exhausted after {attempts} failed attempts and {} ms. \
+                             Last error: {reason}",
+                            began.elapsed().as_millis()
+                        ))))
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn next_delay(
+    policy: &dyn crate::reconnect::ReconnectPolicy,
+    attempts: u64,
+    began: Instant,
+    reason: &Error,
+) -> Option<std::time::Duration> {
+    let context = RetryContext {
+        previous_retry_count: attempts,
+        elapsed: if attempts == 0 { std::time::Duration::ZERO } else { began.elapsed() },
+        retry_reason: reason.clone(),
+    };
+    // A panicking policy means "stop" (R-2).
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| policy.next_retry_delay(&context))).unwrap_or(None)
+}

@@ -1,0 +1,340 @@
+//! The sending side of a session.
+//!
+//! Messages are queued in order; whoever holds the writer lock drains the whole queue into the
+//! transport and flushes once. An async caller (`invoke`, `send`, `stream`) that finds the lock
+//! free writes at once on its own task — no hop to another task on the send path. Otherwise the
+//! holder picks its message up before letting go. Sync callers (client results, upload items,
+//! stream cancels) and the keep-alive ping go through the session's writer task, which also
+//! sends a Ping when nothing was sent for the keep-alive interval (K-2).
+//!
+//! Stateful reconnect hook: every outgoing message passes `Core::take` with its `trackable` flag;
+//! that is where sent trackable messages will be counted and buffered for replay.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot, Mutex, Notify};
+use tokio::time::Instant;
+
+use crate::error::{Error, Result};
+use crate::transport::TransportWriter;
+
+/// What is queued for the transport, in order.
+pub(crate) enum Outgoing {
+    /// A framed message. `trackable` marks types 1-5 (stateful reconnect will buffer those);
+    /// `written` is told when the frame has been flushed to the transport (hub `send`).
+    #[allow(dead_code)] // `trackable` is read once stateful reconnect exists
+    Frame { bytes: Bytes, trackable: bool, written: Option<oneshot::Sender<Result<()>>> },
+    /// Client stop: write what is queued, then the Close message (C-4), then close the transport.
+    Stop { close: Bytes, done: oneshot::Sender<()> },
+}
+
+/// Most frames written per flush, so that one burst cannot delay the others' completion forever.
+const MAX_BATCH: usize = 256;
+
+pub(crate) struct Writer {
+    queue: mpsc::UnboundedSender<Outgoing>,
+    /// Items queued and not yet taken by a drainer (incremented before the item is queued).
+    queued: AtomicUsize,
+    core: Mutex<Core>,
+    /// Wakes the writer task: deferred sends, or an inline write that was interrupted.
+    wake: Notify,
+    /// When something was last flushed, in ms since `epoch` (for the keep-alive).
+    last_write_ms: AtomicU64,
+    epoch: Instant,
+}
+
+struct Core {
+    transport: TransportWriter,
+    queue: mpsc::UnboundedReceiver<Outgoing>,
+    frames: VecDeque<Bytes>,
+    written: Vec<oneshot::Sender<Result<()>>>,
+    stop: Option<oneshot::Sender<()>>,
+    /// Frames were handed to the transport and not yet flushed (an inline write was cancelled).
+    dirty: bool,
+    /// The transport is closed or broken; nothing more is written.
+    done: Option<Error>,
+}
+
+/// What the session learns from a drain.
+pub(crate) enum Drained {
+    /// Wrote `n` queued items (0 = the queue was empty).
+    Wrote(usize),
+    /// The transport is finished (stopped, closed or failed: see the error).
+    Done(Option<Error>),
+}
+
+impl Writer {
+    pub fn new(transport: TransportWriter) -> Writer {
+        let (tx, rx) = mpsc::unbounded_channel();
+        Writer {
+            queue: tx,
+            queued: AtomicUsize::new(0),
+            core: Mutex::new(Core {
+                transport,
+                queue: rx,
+                frames: VecDeque::new(),
+                written: Vec::new(),
+                stop: None,
+                dirty: false,
+                done: None,
+            }),
+            wake: Notify::new(),
+            last_write_ms: AtomicU64::new(0),
+            epoch: Instant::now(),
+        }
+    }
+
+    /// Queues an item; false if the queue is gone.
+    pub fn push(&self, item: Outgoing) -> bool {
+        self.queued.fetch_add(1, Ordering::AcqRel);
+        if self.queue.send(item).is_err() {
+            self.queued.fetch_sub(1, Ordering::AcqRel);
+            return false;
+        }
+        true
+    }
+
+    /// Has the writer task write what is queued.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Writes what is queued on the caller's task if nobody else is writing; else the current
+    /// writer takes care of it. Cancel-safe: an interrupted write is finished by the writer task.
+    pub async fn write_inline(&self) -> Option<Error> {
+        struct Interrupted<'a>(Option<&'a Writer>);
+        impl Drop for Interrupted<'_> {
+            fn drop(&mut self) {
+                if let Some(w) = self.0 {
+                    w.wake();
+                }
+            }
+        }
+        let mut guard = Interrupted(Some(self));
+        loop {
+            let Ok(mut core) = self.core.try_lock() else { break };
+            match core.drain(self).await {
+                Drained::Done(error) => {
+                    guard.0 = None;
+                    return error;
+                }
+                Drained::Wrote(0) if self.queued.load(Ordering::Acquire) > 0 => {
+                    // Someone is between counting and queueing; the writer task will see it.
+                    self.wake();
+                    break;
+                }
+                Drained::Wrote(_) => {}
+            }
+            drop(core);
+            if self.queued.load(Ordering::Acquire) == 0 {
+                break;
+            }
+        }
+        guard.0 = None;
+        None
+    }
+
+    fn touch(&self) {
+        self.last_write_ms.store(self.epoch.elapsed().as_millis() as u64, Ordering::Release);
+    }
+
+    fn last_write(&self) -> Instant {
+        self.epoch + Duration::from_millis(self.last_write_ms.load(Ordering::Acquire))
+    }
+}
+
+impl Core {
+    fn take(&mut self, item: Outgoing) {
+        match item {
+            // Stateful reconnect will count and buffer `trackable` frames here.
+            Outgoing::Frame { bytes, trackable: _, written } => {
+                self.frames.push_back(bytes);
+                self.written.extend(written);
+            }
+            Outgoing::Stop { close, done } => {
+                self.frames.push_back(close);
+                self.stop = Some(done);
+            }
+        }
+    }
+
+    /// Takes everything queued (up to a batch), writes it and flushes.
+    async fn drain(&mut self, writer: &Writer) -> Drained {
+        if let Some(e) = &self.done {
+            return Drained::Done(Some(e.clone()));
+        }
+        let mut taken = 0;
+        while self.stop.is_none() && self.frames.len() < MAX_BATCH {
+            match self.queue.try_recv() {
+                Ok(item) => {
+                    writer.queued.fetch_sub(1, Ordering::AcqRel);
+                    self.take(item);
+                    taken += 1;
+                }
+                Err(_) => break,
+            }
+        }
+        if self.frames.is_empty() && !self.dirty {
+            return Drained::Wrote(taken);
+        }
+        self.dirty = true;
+        let outcome = self.transport.send_batch(&mut self.frames).await;
+        self.dirty = false;
+        writer.touch();
+        for tx in self.written.drain(..) {
+            let _ = tx.send(outcome.clone());
+        }
+        if let Err(e) = outcome {
+            self.done = Some(e.clone());
+            return Drained::Done(Some(e));
+        }
+        if let Some(done) = self.stop.take() {
+            self.transport.close().await;
+            self.done = Some(Error::closed(None));
+            let _ = done.send(());
+            return Drained::Done(None);
+        }
+        Drained::Wrote(taken)
+    }
+
+    /// Fails what is still queued (the session is over).
+    fn discard(&mut self, writer: &Writer, error: &Error) {
+        self.frames.clear();
+        while let Ok(item) = self.queue.try_recv() {
+            writer.queued.fetch_sub(1, Ordering::AcqRel);
+            match item {
+                Outgoing::Frame { written: Some(tx), .. } => {
+                    let _ = tx.send(Err(error.clone()));
+                }
+                Outgoing::Stop { done, .. } => {
+                    let _ = done.send(());
+                }
+                Outgoing::Frame { .. } => {}
+            }
+        }
+    }
+}
+
+/// The writer task of a session: deferred sends, interrupted inline writes, keep-alive pings,
+/// and closing the transport when the session ends.
+pub(crate) async fn run(
+    session: std::sync::Arc<super::session::Session>,
+    keep_alive: Option<(Duration, Bytes)>,
+) {
+    let writer = session.writer();
+    // H-8: one Ping right after the handshake; the server starts its client timeout after it.
+    if let Some((_, ping)) = &keep_alive {
+        writer.push(Outgoing::Frame { bytes: ping.clone(), trackable: false, written: None });
+    }
+    let ended = session.ended();
+    tokio::pin!(ended);
+    let mut ping_timer = keep_alive.as_ref().map(|(interval, _)| Box::pin(tokio::time::sleep(*interval)));
+    loop {
+        let mut ping_due = false;
+        if writer.queued.load(Ordering::Acquire) == 0 {
+            tokio::select! {
+                biased;
+                _ = &mut ended => break,
+                _ = writer.wake.notified() => {}
+                _ = async { ping_timer.as_mut().unwrap().as_mut().await }, if ping_timer.is_some() => {
+                    let (interval, _) = keep_alive.as_ref().unwrap();
+                    let due = writer.last_write() + *interval;
+                    if Instant::now() >= due {
+                        ping_due = true;
+                        ping_timer.as_mut().unwrap().as_mut().reset(Instant::now() + *interval);
+                    } else {
+                        ping_timer.as_mut().unwrap().as_mut().reset(due);
+                    }
+                }
+            }
+        }
+        let mut core = tokio::select! {
+            biased;
+            _ = &mut ended => break,
+            core = writer.core.lock() => core,
+        };
+        if ping_due && core.frames.is_empty() {
+            core.frames.push_back(keep_alive.as_ref().unwrap().1.clone());
+        }
+        // A peer that stopped reading must not keep this task (and the transport) forever.
+        let drained = tokio::select! {
+            biased;
+            _ = &mut ended => break,
+            drained = core.drain(writer) => drained,
+        };
+        match drained {
+            Drained::Done(Some(e)) => {
+                drop(core);
+                session.writer_failed(e);
+                break;
+            }
+            Drained::Done(None) => break,
+            Drained::Wrote(0) if writer.queued.load(Ordering::Acquire) > 0 => {
+                // A sender is between counting and queueing: let it finish.
+                drop(core);
+                tokio::task::yield_now().await;
+            }
+            Drained::Wrote(_) => {}
+        }
+    }
+    // An inline writer still blocked on the dead transport gives the lock up as soon as it sees
+    // the session end (see `Session::write_now`).
+    let mut core = writer.core.lock().await;
+    if core.done.is_none() {
+        core.transport.close().await;
+    }
+    let error = core.done.clone().unwrap_or_else(|| Error::closed(None));
+    core.done = Some(error.clone());
+    core.discard(writer, &error);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::sync::mpsc;
+    use tokio::time::Instant;
+
+    use crate::connection::session::Session;
+    use crate::protocol::HubProtocol;
+    use crate::transport::{memory, TransportWriter};
+
+    const PING: &[u8] = b"{\"type\":6}\x1e";
+
+    #[tokio::test(start_paused = true)]
+    async fn pings_go_out_only_after_a_quiet_interval_and_queued_frames_share_one_flush() {
+        let (tx, mut sent) = mpsc::unbounded_channel();
+        let writer = TransportWriter::Memory(memory::Writer { sent: tx });
+        let start = Instant::now();
+        let session = Session::start(
+            HubProtocol::Json,
+            writer,
+            Some(Duration::from_secs(10)),
+            &tokio::runtime::Handle::current(),
+        )
+        .unwrap();
+        // H-8: one Ping right after the handshake.
+        let (at, frames) = sent.recv().await.unwrap();
+        assert_eq!((at - start, frames.as_slice()), (Duration::ZERO, &[bytes::Bytes::from_static(PING)][..]));
+        // A message at 6 s postpones the next Ping to 16 s (K-2)...
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        session.send(bytes::Bytes::from_static(b"a"), true).unwrap();
+        session.send(bytes::Bytes::from_static(b"b"), true).unwrap();
+        let (at, frames) = sent.recv().await.unwrap();
+        assert_eq!(at - start, Duration::from_secs(6));
+        assert_eq!(frames, ["a", "b"].map(|s| bytes::Bytes::from_static(s.as_bytes())), "one batch");
+        let (at, frames) = sent.recv().await.unwrap();
+        assert_eq!((at - start, frames[0].as_ref()), (Duration::from_secs(16), PING));
+        // ...and an idle connection pings every interval.
+        let (at, _) = sent.recv().await.unwrap();
+        assert_eq!(at - start, Duration::from_secs(26));
+        // Inline writes go out on the caller's task.
+        session.send_inline(bytes::Bytes::from_static(b"c")).await.unwrap();
+        let (at, frames) = sent.recv().await.unwrap();
+        assert_eq!((at - start, frames[0].as_ref()), (Duration::from_secs(26), &b"c"[..]));
+        session.end(None);
+    }
+}

@@ -1,0 +1,182 @@
+//! Negotiation (N-1 … N-13): `POST {url}/negotiate`, following redirects, ending with the URL
+//! and token the transport connects with.
+
+use serde::Deserialize;
+use url::Url;
+
+use crate::error::{Error, Result};
+use crate::transport::TransportKind;
+
+/// Most redirects followed before giving up (N-8).
+pub(crate) const MAX_REDIRECTS: usize = 100;
+
+/// What the last negotiate of a start answered.
+#[derive(Debug, Clone)]
+pub(crate) struct Negotiated {
+    /// What the application sees as the connection id.
+    pub connection_id: Option<String>,
+    /// The `id=` value for the transport (version 1: connectionToken, version 0: connectionId).
+    pub connection_token: Option<String>,
+    /// Transports in the server's order with their transfer formats.
+    pub transports: Vec<(String, Vec<String>)>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Response {
+    connection_id: Option<String>,
+    connection_token: Option<String>,
+    negotiate_version: Option<i64>,
+    available_transports: Option<Vec<AvailableTransport>>,
+    url: Option<String>,
+    access_token: Option<String>,
+    error: Option<String>,
+    #[serde(default)]
+    use_stateful_reconnect: bool,
+    #[serde(rename = "ProtocolVersion")]
+    protocol_version: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AvailableTransport {
+    transport: String,
+    #[serde(default)]
+    transfer_formats: Vec<String>,
+}
+
+/// `{base}/negotiate?{base query}&negotiateVersion=1` (N-1).
+pub(crate) fn negotiate_url(base: &Url) -> Url {
+    let mut url = base.clone();
+    let path = format!("{}/negotiate", base.path().trim_end_matches('/'));
+    url.set_path(&path);
+    if !base.query_pairs().any(|(k, _)| k == "negotiateVersion") {
+        url.query_pairs_mut().append_pair("negotiateVersion", "1");
+    }
+    url
+}
+
+/// `{url}?…&id={token}` (N-10).
+pub(crate) fn connect_url(base: &Url, token: Option<&str>) -> Url {
+    let mut url = base.clone();
+    if let Some(token) = token {
+        url.query_pairs_mut().append_pair("id", token);
+    }
+    url
+}
+
+/// Interprets one negotiate response body. `Ok(Err(redirect))` = negotiate again at that URL
+/// (with the given token if any).
+pub(crate) fn parse_response(
+    body: &[u8],
+) -> Result<std::result::Result<Negotiated, (Url, Option<String>)>> {
+    let r: Response = serde_json::from_slice(body)
+        .map_err(|e| Error::Negotiation(format!("negotiate response is not valid JSON: {e}")))?;
+    if let Some(error) = r.error {
+        return Err(Error::Negotiation(error));
+    }
+    if r.protocol_version.is_some() {
+        return Err(Error::Negotiation(
+            "detected a connection attempt to an ASP.NET SignalR server; this client only supports \
+             ASP.NET Core SignalR"
+                .into(),
+        ));
+    }
+    if let Some(url) = r.url {
+        let url = Url::parse(&url)
+            .map_err(|e| Error::Negotiation(format!("negotiate redirect URL '{url}' is invalid: {e}")))?;
+        return Ok(Err((url, r.access_token)));
+    }
+    if r.use_stateful_reconnect {
+        return Err(Error::Negotiation(
+            "the server enabled stateful reconnect, which the client did not ask for".into(),
+        ));
+    }
+    let version = r.negotiate_version.unwrap_or(0);
+    let connection_token = if version >= 1 { r.connection_token } else { r.connection_id.clone() };
+    if connection_token.is_none() {
+        return Err(Error::Negotiation("negotiate response has no connection id".into()));
+    }
+    let transports = r
+        .available_transports
+        .unwrap_or_default()
+        .into_iter()
+        .map(|t| (t.transport, t.transfer_formats))
+        .collect();
+    Ok(Ok(Negotiated { connection_id: r.connection_id, connection_token, transports }))
+}
+
+/// The transports to try, in the server's order: known, allowed and able to carry `format` (T-1).
+pub(crate) fn eligible_transports(
+    negotiated: &Negotiated,
+    allowed: crate::transport::TransportSet,
+    transfer_format: &str,
+) -> Vec<TransportKind> {
+    negotiated
+        .transports
+        .iter()
+        .filter_map(|(name, formats)| {
+            let kind = TransportKind::from_name(name)?;
+            (allowed.contains(kind) && formats.iter().any(|f| f == transfer_format)).then_some(kind)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::TransportSet;
+
+    #[test]
+    fn negotiate_url_appends_to_the_path_and_keeps_the_query() {
+        let u = |s: &str| negotiate_url(&Url::parse(s).unwrap()).to_string();
+        assert_eq!(u("http://h/hub"), "http://h/hub/negotiate?negotiateVersion=1");
+        assert_eq!(u("http://h/hub/"), "http://h/hub/negotiate?negotiateVersion=1");
+        assert_eq!(u("http://h/hub?a=1"), "http://h/hub/negotiate?a=1&negotiateVersion=1");
+        assert_eq!(u("http://h/hub?negotiateVersion=0"), "http://h/hub/negotiate?negotiateVersion=0");
+        let c = connect_url(&Url::parse("http://h/hub?a=1").unwrap(), Some("t k"));
+        assert_eq!(c.as_str(), "http://h/hub?a=1&id=t+k");
+    }
+
+    #[test]
+    fn version_0_uses_the_connection_id_as_token_and_version_1_the_token() {
+        let v0 = parse_response(br#"{"connectionId":"c","availableTransports":[]}"#).unwrap().unwrap();
+        assert_eq!(v0.connection_token.as_deref(), Some("c"));
+        let v1 = parse_response(
+            br#"{"negotiateVersion":1,"connectionId":"c","connectionToken":"t","extra":5,"availableTransports":[]}"#,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!((v1.connection_id.as_deref(), v1.connection_token.as_deref()), (Some("c"), Some("t")));
+    }
+
+    #[test]
+    fn error_redirect_and_classic_server_answers() {
+        let e = parse_response(br#"{"error":"nope"}"#).unwrap_err();
+        assert_eq!(e, Error::Negotiation("nope".into()));
+        let (url, token) = parse_response(br#"{"url":"http://x/y","accessToken":"t"}"#).unwrap().unwrap_err();
+        assert_eq!((url.as_str(), token.as_deref()), ("http://x/y", Some("t")));
+        let e = parse_response(br#"{"ProtocolVersion":"1.5"}"#).unwrap_err();
+        assert!(e.to_string().contains("ASP.NET SignalR server"), "{e}");
+        assert!(parse_response(b"{").is_err());
+        let e = parse_response(br#"{"negotiateVersion":1,"connectionId":"c","connectionToken":"t","useStatefulReconnect":true}"#).unwrap_err();
+        assert!(e.to_string().contains("did not ask"), "{e}");
+    }
+
+    #[test]
+    fn transports_follow_the_server_order_filtered_by_client_and_format() {
+        let n = parse_response(
+            br#"{"negotiateVersion":1,"connectionId":"c","connectionToken":"t","availableTransports":[
+              {"transport":"LongPolling","transferFormats":["Text","Binary"]},
+              {"transport":"Carrier","transferFormats":["Text"]},
+              {"transport":"ServerSentEvents","transferFormats":["Text"]},
+              {"transport":"WebSockets","transferFormats":["Text","Binary"]}]}"#,
+        )
+        .unwrap()
+        .unwrap();
+        use TransportKind::*;
+        assert_eq!(eligible_transports(&n, TransportSet::ALL, "Text"), vec![LongPolling, ServerSentEvents, WebSockets]);
+        assert_eq!(eligible_transports(&n, TransportSet::ALL, "Binary"), vec![LongPolling, WebSockets]);
+        assert_eq!(eligible_transports(&n, TransportSet::only(WebSockets), "Text"), vec![WebSockets]);
+    }
+}
