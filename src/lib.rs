@@ -4,3 +4,4 @@
 //! test hub under `tests/hub`, whose fidelity the official client proves.
 
 pub mod protocol;
+pub mod ffi;
