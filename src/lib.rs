@@ -45,3 +45,4 @@ pub use protocol::{Format, HubProtocol, Payload};
 pub use reconnect::{DelayListPolicy, ReconnectPolicy, RetryContext};
 pub use tls::TlsOptions;
 pub use transport::{TransportKind, TransportSet};
+pub mod ffi;
