@@ -16,8 +16,10 @@ async fn start_invoke_stop_walk_through_the_states() {
         let mut events = Events::attach(&c);
         assert_eq!(c.state(), ConnectionState::Disconnected);
         assert_eq!(c.connection_id(), None);
+        assert_eq!(c.transport(), None);
         c.start().await.unwrap();
         assert_eq!(c.state(), ConnectionState::Connected);
+        assert_eq!(c.transport(), Some(signalr_native::TransportKind::WebSockets));
         let id = c.connection_id().expect("connection id after start");
         assert_eq!(call(&c, "GetConnectionId", "[]").await.unwrap(), format!("\"{id}\""));
 
@@ -34,6 +36,7 @@ async fn start_invoke_stop_walk_through_the_states() {
         c.stop().await;
         assert_eq!(c.state(), ConnectionState::Disconnected);
         assert_eq!(c.connection_id(), None);
+        assert_eq!(c.transport(), None);
         assert_eq!(events.next().await, Event::Closed(None));
         assert!(matches!(call(&c, "Echo", "[1]").await, Err(Error::InvalidState(_))));
         c.stop().await; // no-op when Disconnected

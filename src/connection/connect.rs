@@ -174,7 +174,9 @@ async fn open(
         tls: inner.http.tls.clone(),
         timeout: inner.config.http_timeout,
     };
-    transport::connect(kind, request).await
+    let opened = transport::connect(kind, request).await?;
+    inner.set_transport(kind);
+    Ok(opened)
 }
 
 async fn handshake(

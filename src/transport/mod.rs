@@ -50,6 +50,11 @@ impl TransportKind {
         }
     }
 
+    /// From the official bit value of a single transport (1, 2 or 4).
+    pub fn from_bits(bits: u8) -> Option<TransportKind> {
+        TransportKind::ALL.into_iter().find(|t| *t as u8 == bits)
+    }
+
     pub fn from_name(name: &str) -> Option<TransportKind> {
         TransportKind::ALL.into_iter().find(|t| t.name() == name)
     }
