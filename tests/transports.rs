@@ -315,3 +315,40 @@ async fn long_polling_204_closes_without_error() {
     // The client's DELETE then ends the connection, which answers the other poll.
     assert_eq!(takeover.await.unwrap().unwrap(), 204);
 }
+
+/// L-4: one POST at a time; what was queued meanwhile goes out together in the next POST.
+#[tokio::test]
+async fn sends_queued_during_a_post_share_the_next_post() {
+    let hub = Hub::start();
+    for pair in [Pair::SERVER_SENT_EVENTS_JSON, Pair::LONG_POLLING_JSON, Pair::LONG_POLLING_MESSAGEPACK] {
+        let proxy = Proxy::start(&hub.base).await;
+        let c = builder_at(&proxy.url("/hub"), pair).build().unwrap();
+        c.start().await.unwrap();
+        let posts_before = proxy.requests().iter().filter(|r| kind(r) == "send").count();
+        let n = 300;
+        let sends: Vec<_> = (0..n).map(|i| c.send("Record", c.args(&(i,)).unwrap())).collect();
+        for r in futures_util::future::join_all(sends).await {
+            r.unwrap();
+        }
+        let recorded = call(&c, "GetRecorded", "[]").await.unwrap();
+        let expected: Vec<i32> = (0..n).collect();
+        assert_eq!(recorded, serde_json::to_string(&expected).unwrap(), "{pair:?}");
+        let posts = proxy.requests().iter().filter(|r| kind(r) == "send").count() - posts_before;
+        // 300 messages and the GetRecorded invocation in far fewer POSTs.
+        assert!(posts < n as usize / 2, "{pair:?}: {posts} POSTs for {n} sends");
+        c.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn server_sent_events_and_long_polling_over_tls() {
+    let hub = Hub::with_tls(&[]);
+    let cert = hub.cert.clone().unwrap();
+    for pair in [Pair::SERVER_SENT_EVENTS_JSON, Pair::LONG_POLLING_JSON, Pair::LONG_POLLING_MESSAGEPACK] {
+        let c = builder(&hub, pair).trust_ca_pem_file(&cert).build().unwrap();
+        c.start().await.unwrap();
+        assert_eq!(c.transport(), Some(pair.transport));
+        assert_eq!(call(&c, "Echo", r#"["secure"]"#).await.unwrap(), r#""secure""#);
+        c.stop().await;
+    }
+}
