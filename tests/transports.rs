@@ -352,3 +352,23 @@ async fn server_sent_events_and_long_polling_over_tls() {
         c.stop().await;
     }
 }
+
+#[tokio::test]
+async fn when_every_transport_is_refused_with_401_start_fails_unauthorized() {
+    let hub = Hub::start();
+    let proxy = Proxy::start(&hub.base).await;
+    // The WebSocket upgrade, the event-stream GET, the first poll and its one retry.
+    for _ in 0..4 {
+        proxy.refuse_next("GET", 401);
+    }
+    let (b, tokens) = counting_tokens(HubConnectionBuilder::new(proxy.url("/auth-hub")));
+    let e = b.build().unwrap().start().await.unwrap_err();
+    let Error::Unauthorized(text) = &e else { panic!("expected Unauthorized, got {e:?}") };
+    for transport in ["WebSockets failed: ", "ServerSentEvents failed: ", "LongPolling failed: "] {
+        assert!(text.contains(transport), "{text}");
+    }
+    // Three negotiates and three connects, plus one renewal for the refused poll.
+    assert_eq!(tokens.load(Ordering::SeqCst), 7);
+    let refused: Vec<&str> = proxy.requests().iter().filter(|r| r.refused.is_some()).map(kind).collect();
+    assert_eq!(refused, ["websocket", "event-stream", "poll", "poll"]);
+}
