@@ -217,9 +217,7 @@ impl HubConnection {
 
     /// The transport in use; `None` when there is no session (not connected, or reconnecting).
     pub fn transport(&self) -> Option<TransportKind> {
-        if self.inner().lock_state().session.is_none() {
-            return None;
-        }
+        self.inner().lock_state().session.as_ref()?;
         TransportKind::from_bits(self.inner().transport.load(Ordering::Acquire))
     }
 
