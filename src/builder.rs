@@ -110,7 +110,10 @@ impl HubConnectionBuilder {
         self
     }
 
-    /// Called before every negotiate and every connect, reconnects included (N-12, A-3).
+    /// Called before every negotiate and every connect, reconnects included (N-12, A-3), and
+    /// once more when a Server-Sent Events or Long Polling request is answered 401.
+    /// The token goes in the `Authorization` header of every request (and, as the official
+    /// clients do, also in the `access_token` query of the Server-Sent Events stream).
     pub fn access_token_provider<F, Fut>(mut self, provider: F) -> Self
     where
         F: Fn() -> Fut + Send + Sync + 'static,
