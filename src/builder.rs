@@ -184,7 +184,10 @@ impl HubConnectionBuilder {
         self
     }
 
-    /// Stateful reconnect (Ack/Sequence replay). Not implemented yet: `build` rejects it.
+    /// Stateful reconnect (off by default): when the server agrees and the transport is
+    /// WebSockets, a dropped WebSocket is re-opened for the same connection and the messages each
+    /// side missed are replayed, with no reconnect events and nothing lost. A
+    /// `useStatefulReconnect=true` query parameter in the URL turns it on too (N-2).
     pub fn stateful_reconnect(mut self, enabled: bool) -> Self {
         self.stateful_reconnect = enabled;
         self
@@ -242,9 +245,8 @@ impl HubConnectionBuilder {
                 "Server-Sent Events and Long Polling are not supported yet; allow WebSockets".into(),
             ));
         }
-        if self.stateful_reconnect {
-            return Err(Error::NotSupported("stateful reconnect is not supported yet".into()));
-        }
+        let stateful_reconnect = self.stateful_reconnect
+            || url.query_pairs().any(|(k, v)| k == "useStatefulReconnect" && v.eq_ignore_ascii_case("true"));
         for (what, d) in [
             ("server timeout", self.server_timeout),
             ("keep-alive interval", self.keep_alive_interval),
@@ -299,7 +301,7 @@ impl HubConnectionBuilder {
             handshake_timeout: self.handshake_timeout,
             tls,
             max_message_bytes: self.max_message_bytes,
-            stateful_reconnect: self.stateful_reconnect.then_some(self.stateful_reconnect_buffer_size),
+            stateful_reconnect: stateful_reconnect.then_some(self.stateful_reconnect_buffer_size),
             runtime: crate::runtime::pick(self.runtime),
         };
         HubConnection::new(config)
