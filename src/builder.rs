@@ -116,7 +116,10 @@ impl HubConnectionBuilder {
         self
     }
 
-    /// Called before every negotiate and every connect, reconnects included (N-12, A-3).
+    /// Called before every negotiate and every connect, reconnects included (N-12, A-3), and
+    /// once more when a Server-Sent Events or Long Polling request is answered 401.
+    /// The token goes in the `Authorization` header of every request (and, as the official
+    /// clients do, also in the `access_token` query of the Server-Sent Events stream).
     pub fn access_token_provider<F, Fut>(mut self, provider: F) -> Self
     where
         F: Fn() -> Fut + Send + Sync + 'static,
@@ -126,7 +129,8 @@ impl HubConnectionBuilder {
         self
     }
 
-    /// Timeout of each HTTP request (negotiate) and of the WebSocket connect. Default 100 s.
+    /// Timeout of each HTTP request (negotiate, sends, the start of the Server-Sent Events stream,
+    /// the first poll) and of the WebSocket connect. Default 100 s. Polls wait up to 100 s.
     pub fn http_timeout(mut self, timeout: Duration) -> Self {
         self.http_timeout = timeout;
         self
@@ -238,11 +242,6 @@ impl HubConnectionBuilder {
         if self.skip_negotiation && self.transports != TransportSet::only(TransportKind::WebSockets) {
             return Err(Error::InvalidArgument(
                 "negotiation can be skipped only when WebSockets is the only allowed transport".into(),
-            ));
-        }
-        if !TransportKind::ALL.iter().any(|&t| self.transports.contains(t) && t.is_implemented()) {
-            return Err(Error::NotSupported(
-                "Server-Sent Events and Long Polling are not supported yet; allow WebSockets".into(),
             ));
         }
         let stateful_reconnect = self.stateful_reconnect

@@ -2,12 +2,16 @@
 //! (`DropTransport`), plus a scripted server for what the hub never does on its own (withhold
 //! Acks, send a bad Sequence).
 
+#[macro_use]
 mod support;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
 use signalr_native::{ConnectionState, Error, HubConnection, HubConnectionBuilder, HubProtocol, TransportKind, TransportSet};
+use support::proxy::Proxy;
 use support::*;
 use tokio::sync::mpsc;
 
@@ -109,6 +113,34 @@ async fn a_dropped_transport_is_repaired_without_events_and_calls_in_flight_comp
     }
 }
 
+#[tokio::test]
+async fn the_websocket_is_reopened_with_the_same_id_a_fresh_token_and_no_negotiate() {
+    let hub = Hub::start();
+    let proxy = Proxy::start(&hub.base).await;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    let c = builder_at(&proxy.url("/hub"), HubProtocol::Json)
+        .stateful_reconnect(true)
+        .access_token_provider(move || {
+            let n = counter.fetch_add(1, Ordering::SeqCst);
+            async move { Ok(format!("tok{n}")) }
+        })
+        .build()
+        .unwrap();
+    c.start().await.unwrap();
+    assert_eq!(call(&c, "DropTransport", "[]").await.unwrap(), "null");
+    let requests = proxy.requests();
+    let kinds: Vec<_> = requests.iter().map(|r| if r.is_negotiate() { "negotiate" } else { r.method.as_str() }).collect();
+    assert_eq!(kinds, ["negotiate", "GET", "GET"], "no second negotiate (SR-7)");
+    assert!(requests[1].is_websocket() && requests[2].is_websocket());
+    assert_eq!(requests[1].query("id"), requests[2].query("id"), "the same connection token");
+    // the token provider is asked for the re-open too.
+    let auth: Vec<_> = requests.iter().map(|r| r.header("authorization").unwrap_or("")).collect();
+    assert_eq!(auth, ["Bearer tok0", "Bearer tok1", "Bearer tok2"]);
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    c.stop().await;
+}
+
 /// The flood of the issue: numbered messages both ways while the hub drops the transport again and
 /// again; both sides must see each exactly once and in order.
 async fn flood_with_drops(hub: &Hub, protocol: HubProtocol, buffer: usize, records: i64) {
@@ -171,8 +203,8 @@ async fn flood_with_drops(hub: &Hub, protocol: HubProtocol, buffer: usize, recor
 
 #[tokio::test]
 async fn flood_both_ways_across_repeated_drops_arrives_exactly_once_in_order() {
-    // A roomy hub buffer: the hub runs invocations one at a time, so a hub send waiting for our
-    // Ack while our next invocation waits for the hub would stall both (as with ASP.NET).
+    // A roomy hub buffer: the hub runs invocations one at a time and reads our Acks in order, so a
+    // hub send waiting for an Ack queued behind our next invocation would stall both sides.
     let hub = Hub::with_args(&["--stateful-buffer-bytes", "50000000"]);
     for protocol in PROTOCOLS {
         flood_with_drops(&hub, protocol, signalr_native::DEFAULT_STATEFUL_RECONNECT_BUFFER_SIZE, 1800).await;
@@ -533,3 +565,46 @@ async fn the_client_acks_skips_duplicates_and_rejects_a_sequence_from_the_future
     let Event::Closed(Some(Error::Protocol(m))) = events.next().await else { panic!("expected a protocol error") };
     assert!(m.contains("Sequence ID greater"), "{m}");
 }
+
+// Stateful reconnect needs a WebSocket (SR-1): over Server-Sent Events and Long Polling it is
+// asked for but stays off, and everything behaves as without it.
+tests_over_pairs!([
+    server_sent_events_json = SERVER_SENT_EVENTS_JSON,
+    long_polling_json = LONG_POLLING_JSON,
+    long_polling_messagepack = LONG_POLLING_MESSAGEPACK
+]
+    async fn without_websockets_stateful_reconnect_stays_off(pair) {
+        let hub = Hub::start();
+        let c = builder(&hub, pair).stateful_reconnect(true).reconnect_delays(vec![Duration::ZERO]).build().unwrap();
+        let mut events = Events::attach(&c);
+        let mut calls = record_calls(&c);
+        c.start().await.unwrap();
+        assert_eq!(c.transport(), Some(pair.transport));
+        let info = request_info(&c).await;
+        assert_eq!(info["negotiate"]["query"]["useStatefulReconnect"], "true", "{info}");
+        assert_eq!(info["handshakeVersion"], 1, "{info}");
+
+        // Traffic both ways arrives once and in order (no Acks or Sequences involved).
+        for i in 0..200 {
+            c.send("Record", json(&format!("[{i}]"))).await.unwrap();
+        }
+        assert_eq!(call(&c, "Flood", "[100,8]").await.unwrap(), "100");
+        let recorded: Vec<i64> = serde_json::from_str(&call(&c, "GetRecorded", "[]").await.unwrap()).unwrap();
+        assert_eq!(recorded, (0..200).collect::<Vec<_>>());
+        let mut seen = Vec::new();
+        while let Ok(call) = calls.try_recv() {
+            seen.push(call);
+        }
+        assert_eq!(seen, (0..100).map(|k| ("Flood", k)).collect::<Vec<_>>());
+
+        // A drop is an ordinary loss: automatic reconnect with a new connection.
+        let id = c.connection_id().unwrap();
+        let _ = call(&c, "DropTransport", "[]").await;
+        let Event::Reconnecting(_) = events.next().await else { panic!("expected reconnecting") };
+        let Event::Reconnected(Some(new_id)) = events.next().await else { panic!("expected reconnected") };
+        assert_ne!(new_id, id);
+        assert_eq!(call(&c, "Echo", "[5]").await.unwrap(), "5");
+        c.stop().await;
+        assert_eq!(events.next().await, Event::Closed(None));
+    }
+);

@@ -112,7 +112,11 @@ impl Session {
         tokio::select! {
             biased;
             error = self.writer.write_inline() => match error {
-                Some(e) => Err(Error::closed(Some(&e))),
+                Some(e) => {
+                    // The transport failed under this caller: the session is over for everyone.
+                    self.writer_failed(e.clone());
+                    Err(Error::closed(Some(&e)))
+                }
                 None => Ok(()),
             },
             _ = self.ended.cancelled() => Err(self.closed_error()),
