@@ -421,13 +421,19 @@ mod scripted {
 
     impl Server {
         pub async fn start() -> Server {
+            Server::answering(usize::MAX).await
+        }
+
+        /// A server that answers only the first `upgrades` WebSocket requests; later ones get no
+        /// answer at all (a re-open that hangs).
+        pub async fn answering(upgrades: usize) -> Server {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let url = format!("http://{}/hub", listener.local_addr().unwrap());
             let (tx, sockets) = mpsc::unbounded_channel();
             tokio::spawn(async move {
+                let answered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
                 while let Ok((tcp, _)) = listener.accept().await {
-                    let tx = tx.clone();
-                    tokio::spawn(serve(tcp, tx));
+                    tokio::spawn(serve(tcp, tx.clone(), answered.clone(), upgrades));
                 }
             });
             Server { url, sockets }
@@ -439,7 +445,12 @@ mod scripted {
         }
     }
 
-    async fn serve(mut tcp: TcpStream, sockets: mpsc::UnboundedSender<Socket>) {
+    async fn serve(
+        mut tcp: TcpStream,
+        sockets: mpsc::UnboundedSender<Socket>,
+        answered: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+        upgrades: usize,
+    ) {
         let mut head = Vec::new();
         let mut byte = [0u8; 1];
         while !head.ends_with(b"\r\n\r\n") {
@@ -463,6 +474,11 @@ mod scripted {
             .find_map(|l| l.split_once(':').filter(|(n, _)| n.eq_ignore_ascii_case("sec-websocket-key")))
             .map(|(_, v)| v.trim().to_string())
             .expect("a WebSocket upgrade");
+        if answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= upgrades {
+            // Hold the request unanswered until the client gives up.
+            let _ = tcp.read(&mut byte).await;
+            return;
+        }
         let response = format!(
             "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
             derive_accept_key(key.as_bytes())
@@ -615,3 +631,31 @@ tests_over_pairs!([
         assert_eq!(events.next().await, Event::Closed(None));
     }
 );
+
+#[tokio::test]
+async fn a_re_open_that_hangs_is_bounded_by_the_server_timeout() {
+    let mut server = scripted::Server::answering(1).await;
+    let c = HubConnectionBuilder::new(&server.url)
+        .stateful_reconnect(true)
+        .keep_alive_interval(Duration::from_millis(200))
+        .server_timeout(Duration::from_millis(3000))
+        .build()
+        .unwrap();
+    let mut events = Events::attach(&c);
+    let start = tokio::spawn({
+        let c = c.clone();
+        async move { c.start().await }
+    });
+    let mut socket = server.socket().await;
+    let _ = socket.records().await;
+    socket.send(&["{}"]).await;
+    start.await.unwrap().unwrap();
+    let pending = begin(&c, "Anything", "[]").await;
+    socket.cut();
+    // The second upgrade is never answered: without a bound the client would wait for the HTTP
+    // timeout (100 s) while looking Connected.
+    let Event::Closed(Some(Error::Transport(m))) = events.next().await else { panic!("expected a transport error") };
+    assert!(m.contains("stateful re-connect failed") && m.contains("re-opening the WebSocket took longer"), "{m}");
+    assert!(matches!(pending.await, Err(Error::Closed(Some(_)))));
+    assert_eq!(c.state(), ConnectionState::Disconnected);
+}

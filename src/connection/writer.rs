@@ -133,6 +133,8 @@ impl Writer {
             return Err(e.clone());
         }
         let link = CancellationToken::new();
+        // Until the resend is out, an error or a cancelled call leaves the writer suspended.
+        let suspended_unless_done = link.clone().drop_guard();
         core.transport = transport; // the broken one is dropped (its socket closed)
         core.frames.clear(); // taken frames are in the replay buffer
         core.dirty = false;
@@ -145,10 +147,8 @@ impl Writer {
             _ = link.cancelled() => Err(Error::Transport("the connection was lost again while replaying".into())),
             r = transport.send_batch(frames) => r,
         };
-        if let Err(e) = outcome {
-            link.cancel();
-            return Err(e);
-        }
+        outcome?;
+        suspended_unless_done.disarm();
         self.touch();
         // Sends that waited for their frames to reach a transport: they just did.
         for tx in core.written.drain(..) {
