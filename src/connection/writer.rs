@@ -441,4 +441,40 @@ mod tests {
         assert_eq!((at - start, frames[0].as_ref()), (Duration::from_secs(26), &b"c"[..]));
         session.end(None);
     }
+
+    #[tokio::test]
+    async fn a_resumed_writer_sends_the_sequence_and_the_unacknowledged_frames_before_the_queue() {
+        let b = |s: &'static str| bytes::Bytes::from_static(s.as_bytes());
+        let (tx, mut first) = mpsc::unbounded_channel();
+        let writer = TransportWriter::Memory(memory::Writer { sent: tx });
+        let session = Session::start(HubProtocol::Json, writer, None, Some(1000), &tokio::runtime::Handle::current())
+            .unwrap();
+        for m in ["a", "b", "c"] {
+            session.send_inline(b(m)).await.unwrap();
+            assert_eq!(first.recv().await.unwrap().1, [b(m)]);
+        }
+        session.ack(1);
+        // The transport breaks: what is sent now waits, whether trackable or not.
+        session.writer().suspend();
+        session.send_inline(b("d")).await.unwrap();
+        session.send(b("ping"), false).unwrap();
+        let (tx, mut second) = mpsc::unbounded_channel();
+        let resend = || session.writer().replay().unwrap().resend(HubProtocol::Json);
+        session.writer().resume(TransportWriter::Memory(memory::Writer { sent: tx }), resend).await.unwrap();
+        assert!(first.try_recv().is_err(), "nothing went to the broken transport");
+        // Sequence{2} (a was acknowledged), the replay, then the queue in order.
+        assert_eq!(second.recv().await.unwrap().1, [b("{\"type\":9,\"sequenceId\":2}\u{1e}"), b("b"), b("c")]);
+        let mut rest = Vec::new();
+        while rest.len() < 2 {
+            rest.extend(second.recv().await.unwrap().1);
+        }
+        assert_eq!(rest, [b("d"), b("ping")]);
+        // d got id 4: a second resume replays b, c and d.
+        session.writer().suspend();
+        let (tx, mut third) = mpsc::unbounded_channel();
+        let resend = || session.writer().replay().unwrap().resend(HubProtocol::Json);
+        session.writer().resume(TransportWriter::Memory(memory::Writer { sent: tx }), resend).await.unwrap();
+        assert_eq!(third.recv().await.unwrap().1, [b("{\"type\":9,\"sequenceId\":2}\u{1e}"), b("b"), b("c"), b("d")]);
+        session.end(None);
+    }
 }
