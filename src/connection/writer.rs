@@ -477,4 +477,29 @@ mod tests {
         assert_eq!(third.recv().await.unwrap().1, [b("{\"type\":9,\"sequenceId\":2}\u{1e}"), b("b"), b("c"), b("d")]);
         session.end(None);
     }
+
+    #[tokio::test]
+    async fn a_failed_write_suspends_a_stateful_writer_and_the_send_completes_after_the_resend() {
+        let b = |s: &'static str| bytes::Bytes::from_static(s.as_bytes());
+        let (tx, sent) = mpsc::unbounded_channel();
+        let writer = TransportWriter::Memory(memory::Writer { sent: tx });
+        let session = Session::start(HubProtocol::Json, writer, None, Some(1000), &tokio::runtime::Handle::current())
+            .unwrap();
+        let link = session.writer().link();
+        drop(sent); // the connection breaks
+        let sending = tokio::spawn({
+            let session = session.clone();
+            async move { session.send_and_wait(b("a")).await }
+        });
+        link.cancelled().await; // what the receive loop waits for
+        assert!(!session.is_ended(), "the session outlives its transport");
+        assert!(!sending.is_finished());
+        let (tx, mut next) = mpsc::unbounded_channel();
+        let resend = || session.writer().replay().unwrap().resend(HubProtocol::Json);
+        session.writer().resume(TransportWriter::Memory(memory::Writer { sent: tx }), resend).await.unwrap();
+        assert_eq!(next.recv().await.unwrap().1, [b("{\"type\":9,\"sequenceId\":1}\u{1e}"), b("a")]);
+        sending.await.unwrap().unwrap();
+        assert!(!session.writer().link().is_cancelled());
+        session.end(None);
+    }
 }
