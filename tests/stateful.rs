@@ -417,6 +417,8 @@ mod scripted {
     pub struct Server {
         pub url: String,
         sockets: mpsc::UnboundedReceiver<Socket>,
+        /// One message per upgrade request left unanswered.
+        held: mpsc::UnboundedReceiver<()>,
     }
 
     impl Server {
@@ -430,13 +432,20 @@ mod scripted {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let url = format!("http://{}/hub", listener.local_addr().unwrap());
             let (tx, sockets) = mpsc::unbounded_channel();
+            let (held_tx, held) = mpsc::unbounded_channel();
             tokio::spawn(async move {
                 let answered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
                 while let Ok((tcp, _)) = listener.accept().await {
-                    tokio::spawn(serve(tcp, tx.clone(), answered.clone(), upgrades));
+                    tokio::spawn(serve(tcp, tx.clone(), held_tx.clone(), answered.clone(), upgrades));
                 }
             });
-            Server { url, sockets }
+            Server { url, sockets, held }
+        }
+
+        /// Waits until an upgrade request is being held unanswered.
+        pub async fn held(&mut self) {
+            let next = tokio::time::timeout(std::time::Duration::from_secs(60), self.held.recv());
+            next.await.expect("a held upgrade within 60 s").expect("server running");
         }
 
         pub async fn socket(&mut self) -> Socket {
@@ -448,6 +457,7 @@ mod scripted {
     async fn serve(
         mut tcp: TcpStream,
         sockets: mpsc::UnboundedSender<Socket>,
+        held: mpsc::UnboundedSender<()>,
         answered: std::sync::Arc<std::sync::atomic::AtomicUsize>,
         upgrades: usize,
     ) {
@@ -476,6 +486,7 @@ mod scripted {
             .expect("a WebSocket upgrade");
         if answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= upgrades {
             // Hold the request unanswered until the client gives up.
+            let _ = held.send(());
             let _ = tcp.read(&mut byte).await;
             return;
         }
@@ -657,5 +668,19 @@ async fn a_re_open_that_hangs_is_bounded_by_the_server_timeout() {
     let Event::Closed(Some(Error::Transport(m))) = events.next().await else { panic!("expected a transport error") };
     assert!(m.contains("stateful re-connect failed") && m.contains("re-opening the WebSocket took longer"), "{m}");
     assert!(matches!(pending.await, Err(Error::Closed(Some(_)))));
+    assert_eq!(c.state(), ConnectionState::Disconnected);
+}
+
+#[tokio::test]
+async fn stop_during_a_re_open_closes_without_error() {
+    let mut server = scripted::Server::answering(1).await;
+    let (c, socket, mut events) = scripted_connection(&mut server, 100_000).await;
+    let pending = begin(&c, "Anything", "[]").await;
+    socket.cut();
+    server.held().await; // the client is re-opening, still Connected
+    assert_eq!(c.state(), ConnectionState::Connected);
+    c.stop().await;
+    assert_eq!(events.next().await, Event::Closed(None));
+    assert_eq!(pending.await, Err(Error::Closed(None)));
     assert_eq!(c.state(), ConnectionState::Disconnected);
 }
