@@ -98,7 +98,7 @@ impl Inner {
 
     fn set_disconnected(&self) {
         let mut data = self.lock_state();
-        data.state = ConnectionState::Disconnected;
+        data.set(ConnectionState::Disconnected);
         data.connection_id = None;
         data.session = None;
         data.lifecycle = None;
@@ -188,7 +188,7 @@ impl HubConnection {
             let mut data = self.inner().lock_state();
             let Some(lifecycle) = data.lifecycle.clone() else { return };
             if data.state == ConnectionState::Connected {
-                data.state = ConnectionState::Disconnecting;
+                data.set(ConnectionState::Disconnecting);
             }
             lifecycle
         };
@@ -369,6 +369,12 @@ impl HubConnection {
 
     pub fn on_reconnected(&self, callback: impl Fn(Option<&str>) + Send + Sync + 'static) {
         self.inner().callbacks.reconnected.lock().unwrap_or_else(|p| p.into_inner()).push(Arc::new(callback));
+    }
+
+    /// Called on every state change with `(old, new)`, in order. It runs while the connection's
+    /// state lock is held: it must be quick and must not call this connection (queue the event).
+    pub fn on_state_changed(&self, callback: impl Fn(ConnectionState, ConnectionState) + Send + Sync + 'static) {
+        self.inner().lock_state().observers.push(Arc::new(callback));
     }
 }
 
