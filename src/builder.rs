@@ -120,7 +120,8 @@ impl HubConnectionBuilder {
         self
     }
 
-    /// Timeout of each HTTP request (negotiate) and of the WebSocket connect. Default 100 s.
+    /// Timeout of each HTTP request (negotiate, sends, the start of the Server-Sent Events stream,
+    /// the first poll) and of the WebSocket connect. Default 100 s. Polls wait up to 100 s.
     pub fn http_timeout(mut self, timeout: Duration) -> Self {
         self.http_timeout = timeout;
         self
@@ -222,11 +223,6 @@ impl HubConnectionBuilder {
         if self.skip_negotiation && self.transports != TransportSet::only(TransportKind::WebSockets) {
             return Err(Error::InvalidArgument(
                 "negotiation can be skipped only when WebSockets is the only allowed transport".into(),
-            ));
-        }
-        if !TransportKind::ALL.iter().any(|&t| self.transports.contains(t) && t.is_implemented()) {
-            return Err(Error::NotSupported(
-                "Server-Sent Events and Long Polling are not supported yet; allow WebSockets".into(),
             ));
         }
         if self.stateful_reconnect {
