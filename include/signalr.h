@@ -14,6 +14,11 @@
 
 
 /**
+ * Unacknowledged bytes a stateful connection keeps for replay before sends wait (SR-6).
+ */
+#define DEFAULT_STATEFUL_RECONNECT_BUFFER_SIZE 100000
+
+/**
  * Status of a fallible call. `SIGNALR_RESULT_OK` is 0, so `if (rc)` tests for failure.
  *
  * Values are never renumbered or reused; a call that fails also leaves a message naming the
