@@ -14,11 +14,6 @@
 
 
 /**
- * Unacknowledged bytes a stateful connection keeps for replay before sends wait (SR-6).
- */
-#define DEFAULT_STATEFUL_RECONNECT_BUFFER_SIZE 100000
-
-/**
  * Status of a fallible call. `SIGNALR_RESULT_OK` is 0, so `if (rc)` tests for failure.
  *
  * Values are never renumbered or reused; a call that fails also leaves a message naming the
@@ -220,9 +215,8 @@ typedef struct signalr_connection signalr_connection;
  * The pending answer to a server call of a client-result handler.
  *
  * Thread safety: may be answered from any thread, at once or later.
- * Ownership: consumed by exactly one of `signalr_responder_complete`,
- * `signalr_responder_complete_with_error` or `signalr_responder_free`. After the connection was
- * lost or freed answering does nothing (and still consumes it).
+ * Ownership: consumed by exactly one successful `signalr_responder_complete` or
+ * `signalr_responder_complete_with_error`, or by `signalr_responder_free`.
  */
 typedef struct signalr_responder signalr_responder;
 
@@ -525,21 +519,30 @@ signalr_result signalr_builder_set_reconnect_policy(signalr_builder *b,
 signalr_result signalr_builder_set_stateful_reconnect(signalr_builder *b, bool enabled);
 
 /**
- * Trusts the CA certificate(s) of a PEM document (`len` bytes, borrowed for the call) in
- * addition to the platform's roots (checked by `signalr_builder_build`).
+ * Size in bytes of the buffer of messages kept for replay by stateful reconnect (default
+ * 100 000).
  *
- * Errors: `NULL_PARAMETER`.
+ * Errors: `NULL_PARAMETER`; 0 fails `signalr_builder_build` with `INVALID_ARGUMENT`.
+ */
+signalr_result signalr_builder_set_stateful_reconnect_buffer_size(signalr_builder *b, size_t bytes);
+
+/**
+ * Trusts the CA certificate(s) of a PEM document (`len` bytes, borrowed for the call) in
+ * addition to the platform's roots.
+ *
+ * Errors: `NULL_PARAMETER`, `INVALID_ARGUMENT` (no certificate in it).
  */
 signalr_result signalr_builder_add_trusted_ca_pem(signalr_builder *b,
                                                   const uint8_t *pem,
                                                   size_t len);
 
 /**
- * Trusts the CA certificate(s) of a PEM file (read by `signalr_builder_build`).
+ * Trusts the CA certificate(s) of a PEM file (read now, and again by `signalr_builder_build`).
  *
- * Errors: `NULL_PARAMETER`, `INVALID_UTF8`.
+ * Errors: `NULL_PARAMETER`, `INVALID_UTF8`, `INVALID_ARGUMENT` (unreadable, or no certificate in it).
  */
-signalr_result signalr_builder_add_trusted_ca_file(signalr_builder *b, const char *path);
+signalr_result signalr_builder_add_trusted_ca_file(signalr_builder *b,
+                                                   const char *path);
 
 /**
  * Validates the options (no I/O) and creates the connection, `DISCONNECTED`.
@@ -615,6 +618,13 @@ uint32_t signalr_connection_get_state(const signalr_connection *c);
  * Errors: `NULL_PARAMETER`.
  */
 signalr_result signalr_connection_get_connection_id(const signalr_connection *c, char **out);
+
+/**
+ * The transport in use, a `signalr_transport` value; `NONE` when not connected (or for NULL).
+ *
+ * Thread safety: any thread; it may change with a reconnect right after it was read.
+ */
+uint32_t signalr_connection_get_transport(const signalr_connection *c);
 
 /**
  * Frees the connection, at any time, from any thread — also with calls in flight and from
@@ -846,17 +856,18 @@ signalr_result signalr_log_set_level(uint32_t level);
  * Answers with a result: the text of one JSON value (`"null"` is a valid result), borrowed for
  * the call.
  *
- * Ownership: consumes `r`, also on failure: invalid text is answered with an error naming the
- * problem, so that the server never waits forever.
- * Errors: `NULL_PARAMETER`, `INVALID_UTF8`, `INVALID_JSON`.
+ * Ownership: consumes `r` when it returns OK or `CONNECTION_CLOSED`; after a validation error
+ * (`INVALID_UTF8`, `INVALID_JSON`) `r` is untouched and must still be answered or freed.
+ * Errors: `NULL_PARAMETER`, `INVALID_UTF8`, `INVALID_JSON`, `CONNECTION_CLOSED` (the connection
+ * was lost, stopped or freed since the call arrived).
  */
 signalr_result signalr_responder_complete(signalr_responder *r, const char *result_json);
 
 /**
  * Answers with an error; the server's caller sees it as a HubException with this text.
  *
- * Ownership: consumes `r`, also on failure (invalid text is answered with an error).
- * Errors: `NULL_PARAMETER`, `INVALID_UTF8`.
+ * Ownership: as `signalr_responder_complete`.
+ * Errors: `NULL_PARAMETER`, `INVALID_UTF8`, `CONNECTION_CLOSED`.
  */
 signalr_result signalr_responder_complete_with_error(signalr_responder *r, const char *error);
 

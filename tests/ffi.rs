@@ -406,6 +406,11 @@ fn builder_options_and_their_validation() {
         assert_eq!(signalr_builder_set_automatic_reconnect(b, null(), 2), nul);
         assert_eq!(signalr_builder_add_trusted_ca_pem(b, null(), 3), nul);
         assert_eq!(signalr_builder_add_trusted_ca_file(b, null()), nul);
+        // Certificates are checked when given.
+        assert_eq!(signalr_builder_add_trusted_ca_pem(b, b"junk".as_ptr(), 4), signalr_result::InvalidArgument);
+        assert!(last_error().contains("no CERTIFICATE"), "{}", last_error());
+        assert_eq!(signalr_builder_add_trusted_ca_file(b, c("/no/such/file.pem").as_ptr()), signalr_result::InvalidArgument);
+        assert_eq!(signalr_builder_set_stateful_reconnect_buffer_size(nb, 1), nul);
         // build consumes the builder even when `out` is NULL.
         assert_eq!(signalr_builder_build(b, null_mut()), nul);
 
@@ -416,9 +421,8 @@ fn builder_options_and_their_validation() {
             ("http://x/hub", Box::new(|b| assert_eq!(signalr_builder_set_server_timeout_ms(b, 0), OK))),
             ("http://x/hub", Box::new(|b| assert_eq!(signalr_builder_set_max_message_size(b, 0), OK))),
             ("http://x/hub", Box::new(|b| assert_eq!(signalr_builder_add_header(b, c("bad name").as_ptr(), c("v").as_ptr()), OK))),
-            ("http://x/hub", Box::new(|b| assert_eq!(signalr_builder_add_trusted_ca_pem(b, b"junk".as_ptr(), 4), OK))),
-            ("http://x/hub", Box::new(|b| assert_eq!(signalr_builder_add_trusted_ca_file(b, c("/no/such/file.pem").as_ptr()), OK))),
             ("http://x/hub", Box::new(|b| assert_eq!(signalr_builder_set_skip_negotiation(b, true), OK))),
+            ("http://x/hub", Box::new(|b| assert_eq!(signalr_builder_set_stateful_reconnect_buffer_size(b, 0), OK))),
         ];
         for (url, setup) in cases {
             let b = builder(url);
@@ -443,6 +447,7 @@ fn builder_options_and_their_validation() {
         assert_eq!(signalr_builder_set_max_message_size(b, 1 << 20), OK);
         assert_eq!(signalr_builder_set_automatic_reconnect(b, [0u64, 10].as_ptr(), 2), OK);
         assert_eq!(signalr_builder_set_stateful_reconnect(b, false), OK);
+        assert_eq!(signalr_builder_set_stateful_reconnect_buffer_size(b, 50_000), OK);
         let conn = build(b);
         assert_eq!(signalr_connection_start_blocking(conn, 30_000), OK, "{}", last_error());
         let info: serde_json::Value = serde_json::from_str(&invoke_blocking(conn, "GetRequestInfo", "[]").unwrap()).unwrap();
@@ -504,4 +509,555 @@ fn start_failures_report_their_status() {
         assert_eq!(signalr_connection_start_blocking(conn, 30_000), signalr_result::Unauthorized, "{}", last_error());
         signalr_connection_free(conn);
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Handlers, client results, lifecycle callbacks
+
+fn on(conn: *mut signalr_connection, method: &str, p: &Arc<Probe>) -> u64 {
+    let mut id = 0;
+    let rc = unsafe { signalr_connection_on(conn, c(method).as_ptr(), Some(on_call), p.ud(), Some(release_probe), &mut id) };
+    assert_eq!(rc, OK, "{}", last_error());
+    assert_ne!(id, 0);
+    id
+}
+
+#[test]
+fn handlers_receive_calls_in_order_and_can_be_removed() {
+    let hub = Hub::start();
+    for protocol in PROTOCOLS {
+        let conn = connect(&hub, protocol);
+        let (a, b) = (Probe::new(), Probe::new());
+        let id_a = on(conn, "Notify", &a);
+        let id_b = on(conn, "notify", &b); // same method, other case
+        for i in 0..20 {
+            invoke_blocking(conn, "SendToCaller", &format!(r#"["NOTIFY", {i}, "x{i}"]"#)).unwrap();
+        }
+        for i in 0..20 {
+            assert_eq!(a.next(), Ev::Call("Notify".into(), format!(r#"[{i},"x{i}"]"#)));
+            assert_eq!(b.next(), Ev::Call("notify".into(), format!(r#"[{i},"x{i}"]"#)));
+        }
+        unsafe {
+            assert_eq!(signalr_connection_remove_handler(conn, id_a), OK);
+            assert_eq!(signalr_connection_remove_handler(conn, id_a), OK, "removing twice is fine");
+        }
+        invoke_blocking(conn, "SendToCaller", r#"["Notify", "after"]"#).unwrap();
+        assert_eq!(b.next(), Ev::Call("notify".into(), r#"["after"]"#.into()));
+        assert_eq!(a.try_next(), None);
+        assert_eq!(a.released(), 1, "released once removed");
+        let _ = id_b;
+        unsafe { assert_eq!(signalr_connection_off(conn, c("NOTIFY").as_ptr()), OK) };
+        assert_eq!(b.released(), 1, "released by off");
+        invoke_blocking(conn, "SendToCaller", r#"["Notify", "gone"]"#).unwrap();
+        // A call after `off` reaches nobody: prove it by a later call of another handler.
+        let z = Probe::new();
+        on(conn, "Z", &z);
+        invoke_blocking(conn, "SendToCaller", r#"["Z"]"#).unwrap();
+        assert_eq!(z.next(), Ev::Call("Z".into(), "[]".into()));
+        assert_eq!(b.try_next(), None);
+        unsafe {
+            // Bad arguments.
+            let mut id = 0;
+            assert_eq!(signalr_connection_on(conn, c("").as_ptr(), Some(on_call), z.ud(), Some(release_probe), &mut id), signalr_result::InvalidArgument);
+            assert_eq!(signalr_connection_on(conn, null(), Some(on_call), z.ud(), Some(release_probe), &mut id), signalr_result::NullParameter);
+            assert_eq!(signalr_connection_on(conn, c("x").as_ptr(), None, z.ud(), Some(release_probe), &mut id), signalr_result::NullParameter);
+            assert_eq!(signalr_connection_on(conn, c("x").as_ptr(), Some(on_call), z.ud(), Some(release_probe), null_mut()), signalr_result::NullParameter);
+            assert_eq!(signalr_connection_on(conn, b"\xfe\0".as_ptr().cast(), Some(on_call), z.ud(), Some(release_probe), &mut id), signalr_result::InvalidUtf8);
+            assert_eq!(signalr_connection_off(conn, null()), signalr_result::NullParameter);
+            assert_eq!(z.released(), 5);
+            assert_eq!(id, 0);
+            signalr_connection_free(conn);
+        }
+        assert_eq!(z.released(), 6);
+    }
+}
+
+unsafe extern "C" fn answer_with_args(_: *mut c_void, _: *const c_char, _: usize, a: *const c_char, al: usize, r: *mut signalr_responder) {
+    // The argument array is `[x]`: answer `{"got": x}`.
+    let args: serde_json::Value = serde_json::from_str(&borrowed(a, al).unwrap()).unwrap();
+    let answer = c(&serde_json::json!({ "got": args[0] }).to_string());
+    assert_eq!(signalr_responder_complete(r, answer.as_ptr()), OK);
+}
+
+unsafe extern "C" fn answer_with_error(_: *mut c_void, _: *const c_char, _: usize, _: *const c_char, _: usize, r: *mut signalr_responder) {
+    assert_eq!(signalr_responder_complete_with_error(r, c("not today").as_ptr()), OK);
+}
+
+unsafe extern "C" fn answer_never(_: *mut c_void, _: *const c_char, _: usize, _: *const c_char, _: usize, r: *mut signalr_responder) {
+    signalr_responder_free(r);
+}
+
+/// Keeps the responder; a test thread answers it later.
+static LATER: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+
+unsafe extern "C" fn answer_later(_: *mut c_void, _: *const c_char, _: usize, _: *const c_char, _: usize, r: *mut signalr_responder) {
+    // Validation failures leave the responder usable.
+    assert_eq!(signalr_responder_complete(r, c("{not json").as_ptr()), signalr_result::InvalidJson);
+    assert_eq!(signalr_responder_complete(r, b"\"\xff\"\0".as_ptr().cast()), signalr_result::InvalidUtf8);
+    assert_eq!(signalr_responder_complete(r, null()), signalr_result::NullParameter);
+    LATER.lock().unwrap().push(r as usize);
+}
+
+#[test]
+fn client_results_are_answered_at_once_later_with_errors_or_not_at_all() {
+    let hub = Hub::start();
+    for protocol in PROTOCOLS {
+        let conn = connect(&hub, protocol);
+        let p = Probe::new();
+        let mut id = 0;
+        unsafe {
+            assert_eq!(signalr_connection_on_invocation(conn, c("Ask").as_ptr(), Some(answer_with_args), p.ud(), Some(release_probe), &mut id), OK);
+            assert_eq!(
+                signalr_connection_on_invocation(conn, c("ask").as_ptr(), Some(answer_with_error), p.ud(), Some(release_probe), &mut id),
+                signalr_result::InvalidState,
+                "one client-result handler per method"
+            );
+            assert_eq!(p.released(), 1);
+            assert_eq!(signalr_connection_on_invocation(conn, c("Refuse").as_ptr(), Some(answer_with_error), p.ud(), Some(release_probe), &mut id), OK);
+            assert_eq!(signalr_connection_on_invocation(conn, c("Ignore").as_ptr(), Some(answer_never), p.ud(), Some(release_probe), &mut id), OK);
+            assert_eq!(signalr_connection_on_invocation(conn, c("Later").as_ptr(), Some(answer_later), p.ud(), Some(release_probe), &mut id), OK);
+        }
+        let got: serde_json::Value = serde_json::from_str(&invoke_blocking(conn, "AskClient", r#"["Ask", [1, "two"]]"#).unwrap()).unwrap();
+        assert_eq!(got, serde_json::json!({"got": [1, "two"]}));
+        let (rc, msg) = invoke_blocking(conn, "AskClient", r#"["Refuse", 0]"#).unwrap_err();
+        assert_eq!(rc, signalr_result::HubError);
+        assert!(msg.ends_with("not today"), "{msg}");
+        let (_, msg) = invoke_blocking(conn, "AskClient", r#"["Ignore", 0]"#).unwrap_err();
+        assert!(msg.ends_with("Client didn't provide a result."), "{msg}");
+        let (_, msg) = invoke_blocking(conn, "AskClient", r#"["Nobody", 0]"#).unwrap_err();
+        assert!(msg.ends_with("Client didn't provide a result."), "{msg}");
+        // Answered later from another thread.
+        let done = Probe::new();
+        unsafe {
+            assert_eq!(
+                signalr_connection_invoke(conn, c("AskClient").as_ptr(), c(r#"["Later", 7]"#).as_ptr(), Some(on_done), done.ud(), Some(release_probe)),
+                OK
+            );
+        }
+        let r = loop {
+            if let Some(r) = LATER.lock().unwrap().pop() {
+                break r;
+            }
+            std::thread::yield_now();
+        };
+        std::thread::spawn(move || unsafe {
+            assert_eq!(signalr_responder_complete(r as *mut signalr_responder, c("\"late\"").as_ptr()), OK);
+        })
+        .join()
+        .unwrap();
+        assert_eq!(done.next(), Ev::Done(OK, None, Some("\"late\"".into())));
+        unsafe {
+            assert_eq!(signalr_responder_complete(null_mut(), c("1").as_ptr()), signalr_result::NullParameter);
+            assert_eq!(signalr_responder_complete_with_error(null_mut(), c("x").as_ptr()), signalr_result::NullParameter);
+            signalr_responder_free(null_mut());
+            signalr_connection_free(conn);
+        }
+        assert_eq!(p.released(), 5);
+        assert_eq!(done.released(), 1);
+    }
+}
+
+#[test]
+fn a_responder_kept_past_the_connection_reports_it_closed() {
+    let hub = Hub::start();
+    let conn = connect(&hub, signalr_protocol::Json);
+    let p = Probe::new();
+    let mut id = 0;
+    unsafe {
+        assert_eq!(signalr_connection_on_invocation(conn, c("Later").as_ptr(), Some(answer_later), p.ud(), Some(release_probe), &mut id), OK);
+        assert_eq!(signalr_connection_invoke(conn, c("AskClient").as_ptr(), c(r#"["Later", 1]"#).as_ptr(), Some(on_done), p.ud(), Some(release_probe)), OK);
+    }
+    let r = loop {
+        if let Some(r) = LATER.lock().unwrap().pop() {
+            break r;
+        }
+        std::thread::yield_now();
+    };
+    unsafe {
+        signalr_connection_free(conn);
+        assert!(matches!(p.next(), Ev::Done(signalr_result::Canceled, Some(_), None)));
+        assert_eq!(p.released(), 2);
+        assert_eq!(signalr_responder_complete(r as *mut signalr_responder, c("1").as_ptr()), signalr_result::ConnectionClosed);
+    }
+}
+
+#[test]
+fn lifecycle_callbacks_report_states_close_and_reconnects() {
+    let hub = Hub::start();
+    let b = builder(&hub.url("/hub"));
+    unsafe { assert_eq!(signalr_builder_set_automatic_reconnect(b, [0u64].as_ptr(), 1), OK) };
+    let conn = build(b);
+    let p = Probe::new();
+    unsafe {
+        assert_eq!(signalr_connection_on_state_changed(conn, Some(on_state), p.ud(), Some(release_probe)), OK);
+        assert_eq!(signalr_connection_on_closed(conn, Some(on_closed), p.ud(), Some(release_probe)), OK);
+        assert_eq!(signalr_connection_on_reconnecting(conn, Some(on_reconnecting), p.ud(), Some(release_probe)), OK);
+        assert_eq!(signalr_connection_on_reconnected(conn, Some(on_reconnected), p.ud(), Some(release_probe)), OK);
+        assert_eq!(signalr_connection_on_closed(conn, None, p.ud(), Some(release_probe)), signalr_result::NullParameter);
+        assert_eq!(p.released(), 1);
+        assert_eq!(signalr_connection_get_transport(conn), signalr_transport::None as u32);
+        assert_eq!(signalr_connection_start_blocking(conn, 30_000), OK);
+        assert_eq!(signalr_connection_get_transport(conn), signalr_transport::Websockets as u32);
+    }
+    use signalr_connection_state as S;
+    assert_eq!(p.next(), Ev::State(S::Disconnected as u32, S::Connecting as u32));
+    assert_eq!(p.next(), Ev::State(S::Connecting as u32, S::Connected as u32));
+    // The server drops the transport: reconnecting, then reconnected with a new id.
+    let mut out = null_mut();
+    let rc = unsafe { signalr_connection_invoke_blocking(conn, c("DropTransport").as_ptr(), c("[]").as_ptr(), 30_000, &mut out) };
+    assert_eq!(rc, signalr_result::ConnectionClosed, "{}", last_error());
+    assert_eq!(p.next(), Ev::State(S::Connected as u32, S::Reconnecting as u32));
+    match p.next() {
+        Ev::Reconnecting(signalr_result::TransportFailed | signalr_result::ConnectionClosed, Some(_)) => {}
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(p.next(), Ev::State(S::Reconnecting as u32, S::Connected as u32));
+    let Ev::Reconnected(Some(new_id)) = p.next() else { panic!("no reconnected id") };
+    assert_eq!(invoke_blocking(conn, "GetConnectionId", "[]").unwrap(), format!("\"{new_id}\""));
+    // A server Close with an error (no reconnect allowed) closes with that error.
+    let _ = invoke_blocking(conn, "CloseWithError", r#"["bye", false]"#);
+    assert_eq!(p.next(), Ev::State(S::Connected as u32, S::Disconnected as u32));
+    assert_eq!(p.next(), Ev::Closed(signalr_result::ConnectionClosed, Some("Server returned an error on close: bye".into())));
+    // Start again, then a clean stop: closed with OK.
+    unsafe { assert_eq!(signalr_connection_start_blocking(conn, 30_000), OK) };
+    assert_eq!(p.next(), Ev::State(S::Disconnected as u32, S::Connecting as u32));
+    assert_eq!(p.next(), Ev::State(S::Connecting as u32, S::Connected as u32));
+    unsafe { assert_eq!(signalr_connection_stop_blocking(conn, 30_000), OK) };
+    assert_eq!(p.next(), Ev::State(S::Connected as u32, S::Disconnecting as u32));
+    assert_eq!(p.next(), Ev::State(S::Disconnecting as u32, S::Disconnected as u32));
+    assert_eq!(p.next(), Ev::Closed(OK, None));
+    unsafe { signalr_connection_free(conn) };
+    assert_eq!(p.released(), 5);
+    assert_eq!(p.try_next(), None);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Streams and uploads
+
+fn stream(conn: *mut signalr_connection, method: &str, args: &str, p: &Arc<Probe>) -> *mut signalr_stream {
+    let mut s = null_mut();
+    let rc = unsafe {
+        signalr_connection_stream(conn, c(method).as_ptr(), c(args).as_ptr(), Some(on_item), Some(on_done), p.ud(), Some(release_probe), &mut s)
+    };
+    assert_eq!(rc, OK, "{}", last_error());
+    s
+}
+
+#[test]
+fn streams_deliver_items_in_order_then_end_once() {
+    let hub = Hub::start();
+    for protocol in PROTOCOLS {
+        let conn = connect(&hub, protocol);
+        let p = Probe::new();
+        let s = stream(conn, "Counter", "[5, 0]", &p);
+        for i in 0..5 {
+            assert_eq!(p.next(), Ev::Item(i.to_string()));
+        }
+        assert_eq!(p.next(), Ev::Done(OK, None, None));
+        unsafe {
+            assert_eq!(signalr_stream_cancel(s), OK, "cancel after the end is a no-op");
+            signalr_stream_free(s);
+        }
+        assert_eq!(p.released(), 1);
+        // An unknown stream method: the server's error ends it.
+        let s = stream(conn, "Nope", "[]", &p);
+        match p.next() {
+            Ev::Done(signalr_result::HubError, Some(msg), None) => assert!(msg.contains("Method does not exist"), "{msg}"),
+            other => panic!("{other:?}"),
+        }
+        unsafe { signalr_stream_free(s) };
+        // Canceled while running: CANCELED once, and the server stops it.
+        let s = stream(conn, "Counter", "[1000, 20]", &p);
+        assert_eq!(p.next(), Ev::Item("0".into()));
+        unsafe { assert_eq!(signalr_stream_cancel(s), OK) };
+        let mut items_after = 0;
+        loop {
+            match p.next() {
+                Ev::Item(_) => items_after += 1,
+                Ev::Done(signalr_result::Canceled, Some(_), None) => break,
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(items_after < 1000);
+        unsafe { signalr_stream_free(s) };
+        // Freed while running: the same.
+        let s = stream(conn, "Counter", "[1000, 20]", &p);
+        assert_eq!(p.next(), Ev::Item("0".into()));
+        unsafe { signalr_stream_free(s) };
+        loop {
+            match p.next() {
+                Ev::Item(_) => {}
+                Ev::Done(signalr_result::Canceled, _, None) => break,
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(invoke_blocking(conn, "Add", "[1,1]").unwrap(), "2", "connection fine after cancels");
+        assert_eq!(p.released(), 4);
+        unsafe {
+            let mut s = null_mut();
+            assert_eq!(
+                signalr_connection_stream(conn, c("Counter").as_ptr(), c("[1,0]").as_ptr(), None, Some(on_done), p.ud(), Some(release_probe), &mut s),
+                signalr_result::NullParameter
+            );
+            assert_eq!(
+                signalr_connection_stream(conn, c("Counter").as_ptr(), c("[1,0]").as_ptr(), Some(on_item), None, p.ud(), Some(release_probe), &mut s),
+                signalr_result::NullParameter
+            );
+            assert_eq!(
+                signalr_connection_stream(conn, c("Counter").as_ptr(), c("[1,0]").as_ptr(), Some(on_item), Some(on_done), p.ud(), Some(release_probe), null_mut()),
+                signalr_result::NullParameter
+            );
+            assert!(s.is_null());
+            assert_eq!(signalr_stream_cancel(null_mut()), signalr_result::NullParameter);
+            signalr_stream_free(null_mut());
+            signalr_connection_free(conn);
+        }
+        assert_eq!(p.released(), 7);
+    }
+}
+
+#[test]
+fn upload_streams_send_items_in_order_and_end_with_complete_error_or_free() {
+    let hub = Hub::start();
+    for protocol in PROTOCOLS {
+        let conn = connect(&hub, protocol);
+        let p = Probe::new();
+        unsafe {
+            // Sum: items written right away (possibly before the invocation went out) are summed.
+            let mut ups = [null_mut(); 1];
+            assert_eq!(
+                signalr_connection_invoke_with_uploads(conn, c("Sum").as_ptr(), c("[]").as_ptr(), 1, ups.as_mut_ptr(), Some(on_done), p.ud(), Some(release_probe)),
+                OK
+            );
+            for i in 1..=10 {
+                assert_eq!(signalr_upload_write(ups[0], c(&i.to_string()).as_ptr()), OK);
+            }
+            assert_eq!(signalr_upload_write(ups[0], c("{bad").as_ptr()), signalr_result::InvalidJson);
+            assert_eq!(signalr_upload_complete(ups[0]), OK);
+            assert_eq!(signalr_upload_write(ups[0], c("1").as_ptr()), signalr_result::InvalidState);
+            assert_eq!(signalr_upload_complete(ups[0]), signalr_result::InvalidState);
+            assert_eq!(p.next(), Ev::Done(OK, None, Some("55".into())));
+            signalr_upload_free(ups[0]);
+
+            // An upload that ends with an error: the hub method throws it.
+            let mut ups = [null_mut(); 1];
+            assert_eq!(
+                signalr_connection_invoke_with_uploads(conn, c("Sum").as_ptr(), c("[]").as_ptr(), 1, ups.as_mut_ptr(), Some(on_done), p.ud(), Some(release_probe)),
+                OK
+            );
+            assert_eq!(signalr_upload_write(ups[0], c("1").as_ptr()), OK);
+            assert_eq!(signalr_upload_complete_with_error(ups[0], c("client gave up").as_ptr()), OK);
+            match p.next() {
+                Ev::Done(signalr_result::HubError, Some(msg), None) => assert!(msg.contains("client gave up"), "{msg}"),
+                other => panic!("{other:?}"),
+            }
+            signalr_upload_free(ups[0]);
+
+            // Freed unfinished: "Stream canceled by client."
+            let mut ups = [null_mut(); 1];
+            assert_eq!(
+                signalr_connection_invoke_with_uploads(conn, c("Sum").as_ptr(), c("[]").as_ptr(), 1, ups.as_mut_ptr(), Some(on_done), p.ud(), Some(release_probe)),
+                OK
+            );
+            signalr_upload_free(ups[0]);
+            match p.next() {
+                Ev::Done(signalr_result::HubError, Some(msg), None) => assert!(msg.contains("Stream canceled by client."), "{msg}"),
+                other => panic!("{other:?}"),
+            }
+
+            // A stream fed by an upload: items echoed in order.
+            let mut ups = [null_mut(); 1];
+            let mut s = null_mut();
+            assert_eq!(
+                signalr_connection_stream_with_uploads(
+                    conn, c("UploadEcho").as_ptr(), c("[]").as_ptr(), 1, ups.as_mut_ptr(), Some(on_item), Some(on_done), p.ud(), Some(release_probe), &mut s
+                ),
+                OK
+            );
+            for i in 0..5 {
+                assert_eq!(signalr_upload_write(ups[0], c(&format!("{{\"n\":{i}}}")).as_ptr()), OK);
+            }
+            assert_eq!(signalr_upload_complete(ups[0]), OK);
+            for i in 0..5 {
+                assert_eq!(p.next(), Ev::Item(format!("{{\"n\":{i}}}")));
+            }
+            assert_eq!(p.next(), Ev::Done(OK, None, None));
+            signalr_upload_free(ups[0]);
+            signalr_stream_free(s);
+
+            // send with an upload: done once written; the hub sees it (Sum's result is lost, as for send).
+            let mut ups = [null_mut(); 1];
+            assert_eq!(
+                signalr_connection_send_with_uploads(conn, c("Sum").as_ptr(), c("[]").as_ptr(), 1, ups.as_mut_ptr(), Some(on_done), p.ud(), Some(release_probe)),
+                OK
+            );
+            assert_eq!(p.next(), Ev::Done(OK, None, None));
+            assert_eq!(signalr_upload_write(ups[0], c("3").as_ptr()), OK);
+            assert_eq!(signalr_upload_complete(ups[0]), OK);
+            signalr_upload_free(ups[0]);
+
+            // Argument checks.
+            assert_eq!(
+                signalr_connection_invoke_with_uploads(conn, c("Sum").as_ptr(), c("[]").as_ptr(), 1, null_mut(), Some(on_done), p.ud(), Some(release_probe)),
+                signalr_result::NullParameter
+            );
+            assert_eq!(signalr_upload_write(null_mut(), c("1").as_ptr()), signalr_result::NullParameter);
+            assert_eq!(signalr_upload_complete(null_mut()), signalr_result::NullParameter);
+            assert_eq!(signalr_upload_complete_with_error(null_mut(), c("e").as_ptr()), signalr_result::NullParameter);
+            signalr_upload_free(null_mut());
+
+            // Uploads outlive their connection: their operations fail, free still works.
+            let mut ups = [null_mut(); 2];
+            assert_eq!(
+                signalr_connection_invoke_with_uploads(conn, c("Sum").as_ptr(), c("[]").as_ptr(), 2, ups.as_mut_ptr(), Some(on_done), p.ud(), Some(release_probe)),
+                OK
+            );
+            signalr_connection_free(conn);
+            assert!(matches!(p.next(), Ev::Done(signalr_result::Canceled, Some(_), None)));
+            let rc = signalr_upload_write(ups[0], c("1").as_ptr());
+            assert!(matches!(rc, signalr_result::ConnectionClosed | signalr_result::Canceled), "{rc:?} {}", last_error());
+            signalr_upload_free(ups[0]);
+            signalr_upload_free(ups[1]);
+        }
+        assert_eq!(p.released(), 7);
+        assert_eq!(p.try_next(), None);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Access-token provider and reconnect policy
+
+/// The token to answer with, read from the probe's... simpler: user data is a C string.
+unsafe extern "C" fn token_now(ud: *mut c_void, request: *mut signalr_token_request) {
+    let calls = &*(ud as *const AtomicUsize);
+    calls.fetch_add(1, Ordering::SeqCst);
+    assert_eq!(signalr_token_request_complete(request, c("alice").as_ptr(), null()), OK);
+}
+
+unsafe extern "C" fn token_later(_: *mut c_void, request: *mut signalr_token_request) {
+    let r = request as usize;
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(10));
+        assert_eq!(signalr_token_request_complete(r as *mut signalr_token_request, c("bob").as_ptr(), null()), OK);
+    });
+}
+
+unsafe extern "C" fn token_fails(_: *mut c_void, request: *mut signalr_token_request) {
+    assert_eq!(signalr_token_request_complete(request, null(), c("no credentials").as_ptr()), OK);
+}
+
+unsafe extern "C" fn token_blocking_is_refused(ud: *mut c_void, request: *mut signalr_token_request) {
+    let conn = *(ud as *const usize) as *mut signalr_connection;
+    assert_eq!(signalr_connection_stop_blocking(conn, 1000), signalr_result::WouldDeadlock);
+    assert_eq!(signalr_token_request_complete(request, c("carol").as_ptr(), null()), OK);
+}
+
+unsafe extern "C" fn free_counter(ud: *mut c_void) {
+    (*(ud as *const AtomicUsize)).fetch_add(1000, Ordering::SeqCst);
+}
+
+#[test]
+fn the_access_token_provider_is_asked_before_negotiate_and_connect() {
+    let hub = Hub::start();
+    unsafe {
+        let calls = Box::leak(Box::new(AtomicUsize::new(0)));
+        let b = builder(&hub.url("/auth-hub"));
+        assert_eq!(signalr_builder_set_access_token_provider(b, Some(token_now), calls as *mut AtomicUsize as *mut c_void, Some(free_counter)), OK);
+        let conn = build(b);
+        assert_eq!(signalr_connection_start_blocking(conn, 30_000), OK, "{}", last_error());
+        assert_eq!(invoke_blocking(conn, "GetUser", "[]").unwrap(), "\"alice\"");
+        assert_eq!(calls.load(Ordering::SeqCst), 2, "negotiate and connect");
+        signalr_connection_free(conn);
+        assert_eq!(calls.load(Ordering::SeqCst), 1002, "user data released once at free");
+
+        let b = builder(&hub.url("/auth-hub"));
+        assert_eq!(signalr_builder_set_access_token_provider(b, Some(token_later), null_mut(), None), OK);
+        let conn = build(b);
+        assert_eq!(signalr_connection_start_blocking(conn, 30_000), OK, "{}", last_error());
+        assert_eq!(invoke_blocking(conn, "GetUser", "[]").unwrap(), "\"bob\"");
+        signalr_connection_free(conn);
+
+        let b = builder(&hub.url("/auth-hub"));
+        assert_eq!(signalr_builder_set_access_token_provider(b, Some(token_fails), null_mut(), None), OK);
+        let conn = build(b);
+        assert_eq!(signalr_connection_start_blocking(conn, 30_000), signalr_result::Unauthorized);
+        assert!(last_error().contains("no credentials"), "{}", last_error());
+        signalr_connection_free(conn);
+
+        // Inside the token callback, blocking calls are refused.
+        let slot = Box::leak(Box::new(0usize));
+        let b = builder(&hub.url("/auth-hub"));
+        assert_eq!(signalr_builder_set_access_token_provider(b, Some(token_blocking_is_refused), slot as *mut usize as *mut c_void, None), OK);
+        let conn = build(b);
+        *slot = conn as usize;
+        assert_eq!(signalr_connection_start_blocking(conn, 30_000), OK, "{}", last_error());
+        assert_eq!(invoke_blocking(conn, "GetUser", "[]").unwrap(), "\"carol\"");
+        signalr_connection_free(conn);
+
+        // A NULL callback removes the provider: the auth hub refuses.
+        let calls = Box::leak(Box::new(AtomicUsize::new(0)));
+        let b = builder(&hub.url("/auth-hub"));
+        assert_eq!(signalr_builder_set_access_token_provider(b, Some(token_now), calls as *mut AtomicUsize as *mut c_void, Some(free_counter)), OK);
+        assert_eq!(signalr_builder_set_access_token_provider(b, None, null_mut(), None), OK);
+        assert_eq!(calls.load(Ordering::SeqCst), 1000, "replaced: released");
+        let conn = build(b);
+        assert_eq!(signalr_connection_start_blocking(conn, 30_000), signalr_result::Unauthorized);
+        signalr_connection_free(conn);
+
+        assert_eq!(signalr_token_request_complete(null_mut(), null(), null()), signalr_result::NullParameter);
+    }
+}
+
+/// Records each question of the policy; retries at once twice, then stops.
+unsafe extern "C" fn policy_twice(ud: *mut c_void, count: u64, elapsed_ms: u64, reason: *const c_char, len: usize) -> i64 {
+    let conn_slot = &*(ud as *const Mutex<Vec<(u64, u64, String)>>);
+    conn_slot.lock().unwrap().push((count, elapsed_ms, borrowed(reason, len).unwrap()));
+    if count < 2 {
+        0
+    } else {
+        -1
+    }
+}
+
+#[test]
+fn the_reconnect_policy_callback_decides_the_delays() {
+    let hub = Hub::start();
+    let asked: &'static Mutex<Vec<(u64, u64, String)>> = Box::leak(Box::new(Mutex::new(Vec::new())));
+    let b = builder(&hub.url("/hub"));
+    unsafe { assert_eq!(signalr_builder_set_reconnect_policy(b, Some(policy_twice), asked as *const _ as *mut c_void, None), OK) };
+    let conn = build(b);
+    let p = Probe::new();
+    unsafe {
+        assert_eq!(signalr_connection_on_reconnecting(conn, Some(on_reconnecting), p.ud(), Some(release_probe)), OK);
+        assert_eq!(signalr_connection_on_reconnected(conn, Some(on_reconnected), p.ud(), Some(release_probe)), OK);
+        assert_eq!(signalr_connection_on_closed(conn, Some(on_closed), p.ud(), Some(release_probe)), OK);
+        assert_eq!(signalr_connection_start_blocking(conn, 30_000), OK);
+    }
+    let _ = invoke_blocking(conn, "DropTransport", "[]");
+    assert!(matches!(p.next(), Ev::Reconnecting(_, Some(_))));
+    assert!(matches!(p.next(), Ev::Reconnected(Some(_))));
+    {
+        let asked = asked.lock().unwrap();
+        assert_eq!(asked.len(), 1);
+        assert_eq!((asked[0].0, asked[0].1), (0, 0));
+        assert!(!asked[0].2.is_empty());
+    }
+    // Every reconnect attempt fails: the policy is asked again, then stops the retries.
+    unsafe {
+        let mut out = null_mut();
+        assert_eq!(signalr_connection_invoke_blocking(conn, c("FailNextConnects").as_ptr(), c(r#"["WebSockets", 10]"#).as_ptr(), 30_000, &mut out), OK);
+        signalr_string_free(out);
+        assert_eq!(signalr_connection_invoke_blocking(conn, c("FailNextNegotiations").as_ptr(), c("[10, 500]").as_ptr(), 30_000, &mut out), OK);
+        signalr_string_free(out);
+    }
+    let _ = invoke_blocking(conn, "DropTransport", "[]");
+    assert!(matches!(p.next(), Ev::Reconnecting(_, Some(_))));
+    match p.next() {
+        Ev::Closed(signalr_result::Canceled, Some(msg)) => assert!(msg.contains("Reconnect retries have been exhausted"), "{msg}"),
+        other => panic!("{other:?}"),
+    }
+    let counts: Vec<u64> = asked.lock().unwrap().iter().map(|a| a.0).collect();
+    assert_eq!(counts, vec![0, 0, 1, 2]);
+    unsafe { signalr_connection_free(conn) };
+    assert_eq!(p.released(), 3);
 }

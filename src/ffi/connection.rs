@@ -3,11 +3,11 @@
 
 use std::ffi::{c_char, c_void};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use super::boundary::{handle_ref, out_arg, take_handle, BoxCastable};
-use super::builder::Slot;
+use super::builder::{signalr_transport, Slot};
 use super::dispatcher::{in_callback, Dispatcher, Job};
 use super::handlers::Registrations;
 use super::lifecycle::LifecycleCallbacks;
@@ -65,13 +65,15 @@ pub(crate) struct Connection {
     /// The builder's access-token provider and reconnect policy, released at teardown.
     pub slots: Vec<Arc<dyn Slot>>,
     freed: AtomicBool,
+    me: Weak<Connection>,
 }
 
 impl Connection {
     /// Wraps a built core connection and starts its callback thread.
     pub fn new(hub: HubConnection, slots: Vec<Arc<dyn Slot>>) -> FfiResult<Arc<Connection>> {
         let (dispatcher, jobs) = Dispatcher::new();
-        let conn = Arc::new(Connection {
+        let conn = Arc::new_cyclic(|me| Connection {
+            me: me.clone(),
             hub,
             dispatcher,
             ops: Ops::default(),
@@ -84,6 +86,10 @@ impl Connection {
             .map_err(|e| Failure::new(signalr_result::Internal, format!("cannot start the callback thread: {e}")))?;
         super::lifecycle::attach(&conn);
         Ok(conn)
+    }
+
+    pub fn weak(&self) -> Weak<Connection> {
+        self.me.clone()
     }
 
     pub fn is_freed(&self) -> bool {
@@ -278,6 +284,19 @@ pub unsafe extern "C" fn signalr_connection_get_connection_id(
         let conn = handle_ref(c, "connection")?;
         *out = conn.hub.connection_id().map_or(std::ptr::null_mut(), |id| to_owned_c_string(&id));
         Ok(())
+    })
+}
+
+/// The transport in use, a `signalr_transport` value; `NONE` when not connected (or for NULL).
+///
+/// Thread safety: any thread; it may change with a reconnect right after it was read.
+#[no_mangle]
+pub unsafe extern "C" fn signalr_connection_get_transport(c: *const signalr_connection) -> u32 {
+    ffi_value!(signalr_transport::None as u32, {
+        match handle_ref(c, "connection").map(|conn| conn.hub.transport()) {
+            Ok(Some(kind)) => kind as u32,
+            _ => signalr_transport::None as u32,
+        }
     })
 }
 

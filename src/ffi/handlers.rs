@@ -15,7 +15,7 @@ use super::connection::{connection_arg, signalr_connection, Connection};
 use super::dispatcher::{CallbackScope, Job};
 use super::invocation::require_callback;
 use super::operation::{c_text, json_text};
-use super::responder::signalr_responder;
+use super::responder::{signalr_responder, Answer};
 use super::result::{Failure, FfiResult};
 use super::signalr_result;
 use super::userdata::{signalr_userdata_free, UserData};
@@ -125,11 +125,11 @@ impl Registrations {
         };
     }
 
-    fn call_invocation(&self, id: u64, args: &Payload, responder: Responder) {
+    fn call_invocation(&self, conn: &Connection, id: u64, args: &Payload, responder: Responder) {
         let Some(reg) = self.get(id) else { return }; // removed meanwhile: the responder answers with an error
         let Kind::Invocation(callback) = reg.kind else { return };
         let Some(args) = args_text(args) else { return };
-        let responder = to_handle::<signalr_responder>(responder);
+        let responder = to_handle::<signalr_responder>(Answer { responder, conn: conn.weak() });
         let _scope = CallbackScope::enter();
         unsafe {
             callback(
@@ -181,7 +181,7 @@ fn register(
     } else {
         conn.hub.on_invoke(method, move |args: &Payload, responder| {
             let args = args.clone();
-            queue(&weak, move |conn| conn.handlers.call_invocation(id, &args, responder))
+            queue(&weak, move |conn| conn.handlers.call_invocation(conn, id, &args, responder))
         })
     };
     match registered {

@@ -170,7 +170,7 @@ pub unsafe extern "C" fn signalr_connection_invoke_with_uploads(
         let out = upload_out_arg(out_uploads, upload_count)?;
         let CallArgs { conn, method, args } = call_args(c, method, args_json)?;
         require_callback(&done, "done")?;
-        let (slots, handles) = UploadSlots::new(upload_count);
+        let (slots, handles) = UploadSlots::new(&conn, upload_count);
         let hub = conn.hub.clone();
         conn.run_op(
             Work::Future(Box::pin(async move {
@@ -202,7 +202,7 @@ pub unsafe extern "C" fn signalr_connection_send_with_uploads(
         let callbacks = Callbacks::new(done, None, userdata, userdata_free);
         let out = upload_out_arg(out_uploads, upload_count)?;
         let CallArgs { conn, method, args } = call_args(c, method, args_json)?;
-        let (slots, handles) = UploadSlots::new(upload_count);
+        let (slots, handles) = UploadSlots::new(&conn, upload_count);
         let hub = conn.hub.clone();
         conn.run_op(
             Work::Future(Box::pin(async move {
