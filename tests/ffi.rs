@@ -1336,3 +1336,71 @@ fn version_result_names_logging_and_huge_timeouts() {
         assert_eq!(p.released(), 2, "released when removed");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Callback order across kinds
+
+#[test]
+fn stream_items_results_and_handler_calls_arrive_in_protocol_order() {
+    let hub = Hub::start();
+    let conn = connect(&hub, signalr_protocol::Json);
+    let p = Probe::new();
+    on(conn, "H", &p);
+    // Invocation id "0": a stream the hub keeps silent for a long time (streams run beside the
+    // hub's one-at-a-time invocations); id "1": the SendRaw call that plays a script for id "0".
+    let s = stream(conn, "Counter", "[1, 600000]", &p);
+    let frames = [
+        r#"{"type":2,"invocationId":"0","item":"a"}"#,
+        r#"{"type":1,"target":"H","arguments":[1]}"#,
+        r#"{"type":2,"invocationId":"0","item":"b"}"#,
+        r#"{"type":1,"target":"H","arguments":[2]}"#,
+        r#"{"type":3,"invocationId":"0"}"#,
+        r#"{"type":1,"target":"H","arguments":[3]}"#,
+    ]
+    .map(|f| format!("{f}\u{1e}"));
+    let args = serde_json::json!([frames, false]).to_string();
+    invoke_async(conn, "SendRaw", &args, &p);
+    let got: Vec<Ev> = (0..7).map(|_| p.next()).collect();
+    assert_eq!(
+        got,
+        vec![
+            Ev::Item("\"a\"".into()),
+            Ev::Call("H".into(), "[1]".into()),
+            Ev::Item("\"b\"".into()),
+            Ev::Call("H".into(), "[2]".into()),
+            Ev::Done(OK, None, None),
+            Ev::Call("H".into(), "[3]".into()),
+            Ev::Done(OK, None, Some("null".into())),
+        ]
+    );
+    unsafe {
+        signalr_stream_free(s);
+        signalr_connection_free(conn);
+    }
+}
+
+#[test]
+fn streams_canceled_at_once_end_once_and_leave_the_connection_usable() {
+    let hub = Hub::start();
+    let conn = connect(&hub, signalr_protocol::Messagepack);
+    let p = Probe::new();
+    for _ in 0..50 {
+        let s = stream(conn, "Counter", "[1000000, 0]", &p);
+        unsafe { signalr_stream_free(s) };
+    }
+    let mut ends = 0;
+    while ends < 50 {
+        match p.next() {
+            Ev::Item(_) => {}
+            Ev::Done(signalr_result::Canceled, Some(_), None) => ends += 1,
+            other => panic!("{other:?}"),
+        }
+    }
+    // The connection is still usable.
+    assert_eq!(invoke_blocking(conn, "Add", "[20, 22]").unwrap(), "42");
+    unsafe { signalr_connection_free(conn) };
+    assert_eq!(p.released(), 50);
+    while let Some(ev) = p.try_next() {
+        assert!(matches!(ev, Ev::Item(_)), "{ev:?}");
+    }
+}

@@ -68,6 +68,9 @@ pub(crate) enum Work {
     StreamStarting(BoxFuture<crate::Result<HubStream>>),
     /// A running stream: items, then the end.
     Stream(HubStream),
+    /// A stream canceled before its invocation went out: driven until the stream exists, which is
+    /// then dropped (the server is sent CancelInvocation); reports nothing more.
+    Canceling(BoxFuture<crate::Result<HubStream>>),
 }
 
 /// The C side of an operation: its callbacks and their user data.
@@ -274,6 +277,14 @@ fn poll_work(work: &mut Option<Work>, cx: &mut Context<'_>) -> Step {
                 }
                 Poll::Ready(Err(e)) => Step::End(Err(e)),
             },
+            Some(Work::Canceling(f)) => match f.as_mut().poll(cx) {
+                Poll::Pending => Step::Pending,
+                Poll::Ready(stream) => {
+                    drop(stream);
+                    *work = None;
+                    Step::Finished
+                }
+            },
             Some(Work::Stream(s)) => match Pin::new(s).poll_next(cx) {
                 Poll::Pending => Step::Pending,
                 Poll::Ready(Some(Ok(item))) => Step::Item(item),
@@ -352,8 +363,21 @@ impl Op {
     /// Ends the operation early (stream cancel): its completion gets `error`. False when it had
     /// already ended.
     pub fn cancel(self: &Arc<Self>, error: Error) -> bool {
-        let work = lock(&self.state).work.take();
-        let Some(work) = work else { return false };
+        let work = {
+            let mut state = lock(&self.state);
+            if matches!(state.work, None | Some(Work::Canceling(_))) {
+                return false;
+            }
+            match state.work.take() {
+                None => return false,
+                // Dropping it now could leave the server streaming: finish sending, then cancel.
+                Some(Work::StreamStarting(f)) => {
+                    state.work = Some(Work::Canceling(f));
+                    None
+                }
+                Some(work) => Some(work),
+            }
+        };
         drop(work);
         if let Some(conn) = self.conn.upgrade() {
             conn.dispatcher.send(Job::Complete(self.clone(), Err(error)));
