@@ -1440,3 +1440,33 @@ fn a_handler_blocked_during_a_flood_loses_and_reorders_nothing() {
     unsafe { signalr_connection_free(conn) };
     assert_eq!(p.released(), 1);
 }
+
+#[test]
+fn every_transport_can_be_chosen_and_is_reported() {
+    let hub = Hub::start();
+    for (transport, name) in [
+        (signalr_transport::Websockets, "WebSockets"),
+        (signalr_transport::ServerSentEvents, "ServerSentEvents"),
+        (signalr_transport::LongPolling, "LongPolling"),
+    ] {
+        let b = builder(&hub.url("/hub"));
+        unsafe { assert_eq!(signalr_builder_set_transports(b, transport as u32), OK) };
+        let conn = build(b);
+        unsafe {
+            assert_eq!(signalr_connection_start_blocking(conn, 30_000), OK, "{name}: {}", last_error());
+            assert_eq!(signalr_connection_get_transport(conn), transport as u32, "{name}");
+        }
+        let info: serde_json::Value = serde_json::from_str(&invoke_blocking(conn, "GetRequestInfo", "[]").unwrap()).unwrap();
+        assert_eq!(info["transport"], name);
+        let p = Probe::new();
+        on(conn, "Notify", &p);
+        invoke_blocking(conn, "SendToCaller", r#"["Notify", "x"]"#).unwrap();
+        assert_eq!(p.next(), Ev::Call("Notify".into(), r#"["x"]"#.into()));
+        unsafe {
+            assert_eq!(signalr_connection_stop_blocking(conn, 30_000), OK);
+            assert_eq!(signalr_connection_get_transport(conn), signalr_transport::None as u32);
+            signalr_connection_free(conn);
+        }
+    }
+    assert_eq!(unsafe { signalr_connection_get_transport(null()) }, signalr_transport::None as u32);
+}
