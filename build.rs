@@ -1,12 +1,18 @@
-//! Generates `include/signalr.h` from `src/ffi` with cbindgen, writing it only when it changed so
+//! Writes the pkg-config and CMake package files (build/c_package.rs) and generates
+//! `include/signalr.h` from `src/ffi` with cbindgen, writing it only when it changed so
 //! that builds do not loop and the committed header stays byte-identical.
 
 use std::path::PathBuf;
+
+#[path = "build/c_package.rs"]
+mod c_package;
 
 fn main() {
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     println!("cargo:rerun-if-changed=src/ffi");
     println!("cargo:rerun-if-changed=cbindgen.toml");
+    println!("cargo:rerun-if-changed=build/c_package.rs");
+    c_package::write(&root);
 
     let version = std::env::var("CARGO_PKG_VERSION").expect("cargo sets CARGO_PKG_VERSION");
     let mut parts = version.split(['.', '-']).map(|p| p.parse::<u32>().unwrap_or(0));
@@ -17,7 +23,9 @@ fn main() {
         "\n#define SIGNALR_VERSION \"{version}\"\n#define SIGNALR_VERSION_MAJOR {major}\n\
          #define SIGNALR_VERSION_MINOR {minor}\n#define SIGNALR_VERSION_PATCH {patch}\n"
     ));
-    let bindings = match cbindgen::Builder::new().with_crate(&root).with_config(config).generate() {
+    // Only the C API: parsing src/ffi alone keeps the rest of the crate's public items (protocol
+    // constants, transport types) out of the header.
+    let bindings = match cbindgen::Builder::new().with_src(root.join("src/ffi/mod.rs")).with_config(config).generate() {
         Ok(b) => b,
         Err(e) => {
             // A Rust compile error makes cbindgen fail too; let rustc report it instead.

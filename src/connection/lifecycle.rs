@@ -25,7 +25,7 @@ pub(crate) async fn start(inner: Arc<Inner>) -> Result<()> {
             )));
         }
         let lifecycle = Lifecycle::new();
-        data.state = ConnectionState::Connecting;
+        data.set(ConnectionState::Connecting);
         data.lifecycle = Some(lifecycle.clone());
         lifecycle
     };
@@ -55,12 +55,29 @@ pub(crate) async fn start(inner: Arc<Inner>) -> Result<()> {
             lifecycle.finish();
             return Err(Error::Canceled("The connection was stopped during start.".into()));
         }
-        data.state = ConnectionState::Connected;
+        data.set(ConnectionState::Connected);
         data.connection_id = rest.connection_id.clone();
         data.session = Some(session.clone());
     }
-    inner.config.runtime.spawn(drive(inner.clone(), lifecycle, session, rest));
+    inner.config.runtime.spawn(drive_guarded(inner.clone(), lifecycle, session, rest));
     Ok(())
+}
+
+/// `drive`, but a panic in it still closes the connection: the current session's pending calls
+/// fail, the state becomes Disconnected and on_close runs with the panic as the cause.
+async fn drive_guarded(inner: Arc<Inner>, lifecycle: Arc<Lifecycle>, session: Arc<Session>, rx: Receiving) {
+    use futures_util::FutureExt;
+    let run = std::panic::AssertUnwindSafe(drive(inner.clone(), lifecycle.clone(), session.clone(), rx));
+    if let Err(payload) = run.catch_unwind().await {
+        let error = Error::panicked("receive loop", &*payload);
+        tracing::error!("{error}");
+        session.end(Some(&error));
+        let current = inner.lock_state().session.clone();
+        if let Some(current) = current {
+            current.end(Some(&error));
+        }
+        finish(&inner, &lifecycle, Some(error));
+    }
 }
 
 /// The transport halves the receive loop owns.
@@ -129,7 +146,7 @@ async fn drive(inner: Arc<Inner>, lifecycle: Arc<Lifecycle>, mut session: Arc<Se
         .await;
         let (cause, may_reconnect) = match ended {
             Ended::Stopped => {
-                inner.lock_state().state = ConnectionState::Disconnecting;
+                inner.lock_state().set(ConnectionState::Disconnecting);
                 session.stop().await;
                 drop(rx);
                 break None;
@@ -203,7 +220,7 @@ async fn reconnect(inner: &Arc<Inner>, lifecycle: &Lifecycle, lost: Option<Error
         if lifecycle.stop.is_cancelled() {
             return Reconnect::Closed(None);
         }
-        data.state = ConnectionState::Reconnecting;
+        data.set(ConnectionState::Reconnecting);
         data.connection_id = None;
         data.session = None;
     }
@@ -232,7 +249,7 @@ async fn reconnect(inner: &Arc<Inner>, lifecycle: &Lifecycle, lost: Option<Error
                         session.end(None);
                         return Reconnect::Closed(None);
                     }
-                    data.state = ConnectionState::Connected;
+                    data.set(ConnectionState::Connected);
                     data.connection_id = rx.connection_id.clone();
                     data.session = Some(session.clone());
                 }

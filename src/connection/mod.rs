@@ -104,7 +104,7 @@ impl Inner {
 
     fn set_disconnected(&self) {
         let mut data = self.lock_state();
-        data.state = ConnectionState::Disconnected;
+        data.set(ConnectionState::Disconnected);
         data.connection_id = None;
         data.session = None;
         data.lifecycle = None;
@@ -189,7 +189,14 @@ impl HubConnection {
     pub async fn start(&self) -> Result<()> {
         let inner = self.inner().clone();
         let task = self.inner().config.runtime.spawn(lifecycle::start(inner));
-        task.await.unwrap_or_else(|e| Err(Error::Internal(format!("start task failed: {e}"))))
+        task.await.unwrap_or_else(|e| {
+            // The start task panicked (or the runtime is shutting down): the state is known again.
+            self.inner().set_disconnected();
+            Err(match e.try_into_panic() {
+                Ok(payload) => Error::panicked("start", &*payload),
+                Err(e) => Error::Internal(format!("start task failed: {e}")),
+            })
+        })
     }
 
     /// Stops the connection and waits until it is Disconnected and `on_close` has run (ST-3).
@@ -199,7 +206,7 @@ impl HubConnection {
             let mut data = self.inner().lock_state();
             let Some(lifecycle) = data.lifecycle.clone() else { return };
             if data.state == ConnectionState::Connected {
-                data.state = ConnectionState::Disconnecting;
+                data.set(ConnectionState::Disconnecting);
             }
             lifecycle
         };
@@ -387,6 +394,12 @@ impl HubConnection {
 
     pub fn on_reconnected(&self, callback: impl Fn(Option<&str>) + Send + Sync + 'static) {
         self.inner().callbacks.reconnected.lock().unwrap_or_else(|p| p.into_inner()).push(Arc::new(callback));
+    }
+
+    /// Called on every state change with `(old, new)`, in order. It runs while the connection's
+    /// state lock is held: it must be quick and must not call this connection (queue the event).
+    pub fn on_state_changed(&self, callback: impl Fn(ConnectionState, ConnectionState) + Send + Sync + 'static) {
+        self.inner().lock_state().observers.push(Arc::new(callback));
     }
 }
 
