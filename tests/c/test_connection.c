@@ -419,6 +419,13 @@ static void answer_cb(void *ud, const char *method, size_t method_len, const cha
     snprintf(line, sizeof line, "%s %s", m, j);
     free(m);
     free(j);
+    /* record before answering: the test reads it once the server has the answer */
+    pthread_mutex_lock(&a->p->mu);
+    free(a->p->log);
+    a->p->log = strdup(line);
+    a->p->calls++;
+    pthread_cond_broadcast(&a->p->cv);
+    pthread_mutex_unlock(&a->p->mu);
     switch (a->mode) {
     case ANSWER_NOW:
         CHECK_RC(signalr_responder_complete(responder, "[1,\"now\"]"), SIGNALR_RESULT_OK);
@@ -433,12 +440,6 @@ static void answer_cb(void *ud, const char *method, size_t method_len, const cha
         signalr_responder_free(responder);
         break;
     }
-    pthread_mutex_lock(&a->p->mu);
-    free(a->p->log);
-    a->p->log = strdup(line);
-    a->p->calls++;
-    pthread_cond_broadcast(&a->p->cv);
-    pthread_mutex_unlock(&a->p->mu);
     probe_leave(a->p);
 }
 
