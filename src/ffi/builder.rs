@@ -286,10 +286,22 @@ pub unsafe extern "C" fn signalr_builder_set_stateful_reconnect(b: *mut signalr_
     })
 }
 
-/// Trusts the CA certificate(s) of a PEM document (`len` bytes, borrowed for the call) in
-/// addition to the platform's roots (checked by `signalr_builder_build`).
+/// Size in bytes of the buffer of messages kept for replay by stateful reconnect (default
+/// 100 000).
 ///
-/// Errors: `NULL_PARAMETER`.
+/// Errors: `NULL_PARAMETER`; 0 fails `signalr_builder_build` with `INVALID_ARGUMENT`.
+#[no_mangle]
+pub unsafe extern "C" fn signalr_builder_set_stateful_reconnect_buffer_size(b: *mut signalr_builder, bytes: usize) -> signalr_result {
+    ffi_call!({
+        builder(b)?.update(|core| core.stateful_reconnect_buffer_size(bytes));
+        Ok(())
+    })
+}
+
+/// Trusts the CA certificate(s) of a PEM document (`len` bytes, borrowed for the call) in
+/// addition to the platform's roots.
+///
+/// Errors: `NULL_PARAMETER`, `INVALID_ARGUMENT` (no certificate in it).
 #[no_mangle]
 pub unsafe extern "C" fn signalr_builder_add_trusted_ca_pem(
     b: *mut signalr_builder,
@@ -299,19 +311,21 @@ pub unsafe extern "C" fn signalr_builder_add_trusted_ca_pem(
     ffi_call!({
         let b = builder(b)?;
         let pem = slice_arg(pem, len, "pem")?.to_vec();
+        crate::TlsOptions::default().add_pem(&pem).map_err(Failure::from)?;
         b.update(|core| core.trust_ca_pem(pem));
         Ok(())
     })
 }
 
-/// Trusts the CA certificate(s) of a PEM file (read by `signalr_builder_build`).
+/// Trusts the CA certificate(s) of a PEM file (read now, and again by `signalr_builder_build`).
 ///
-/// Errors: `NULL_PARAMETER`, `INVALID_UTF8`.
+/// Errors: `NULL_PARAMETER`, `INVALID_UTF8`, `INVALID_ARGUMENT` (unreadable, or no certificate in it).
 #[no_mangle]
 pub unsafe extern "C" fn signalr_builder_add_trusted_ca_file(b: *mut signalr_builder, path: *const c_char) -> signalr_result {
     ffi_call!({
         let b = builder(b)?;
         let path = str_arg(path, "path")?;
+        crate::TlsOptions::default().add_pem_file(path.as_ref()).map_err(Failure::from)?;
         b.update(|core| core.trust_ca_pem_file(path));
         Ok(())
     })

@@ -3,11 +3,11 @@
 
 use std::ffi::{c_char, c_void};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use super::boundary::{handle_ref, out_arg, take_handle, BoxCastable};
-use super::builder::Slot;
+use super::builder::{signalr_transport, Slot};
 use super::dispatcher::{in_callback, Dispatcher, Job};
 use super::handlers::Registrations;
 use super::lifecycle::LifecycleCallbacks;
@@ -65,13 +65,15 @@ pub(crate) struct Connection {
     /// The builder's access-token provider and reconnect policy, released at teardown.
     pub slots: Vec<Arc<dyn Slot>>,
     freed: AtomicBool,
+    me: Weak<Connection>,
 }
 
 impl Connection {
     /// Wraps a built core connection and starts its callback thread.
     pub fn new(hub: HubConnection, slots: Vec<Arc<dyn Slot>>) -> FfiResult<Arc<Connection>> {
         let (dispatcher, jobs) = Dispatcher::new();
-        let conn = Arc::new(Connection {
+        let conn = Arc::new_cyclic(|me| Connection {
+            me: me.clone(),
             hub,
             dispatcher,
             ops: Ops::default(),
@@ -84,6 +86,10 @@ impl Connection {
             .map_err(|e| Failure::new(signalr_result::Internal, format!("cannot start the callback thread: {e}")))?;
         super::lifecycle::attach(&conn);
         Ok(conn)
+    }
+
+    pub fn weak(&self) -> Weak<Connection> {
+        self.me.clone()
     }
 
     pub fn is_freed(&self) -> bool {
@@ -131,12 +137,7 @@ pub(crate) fn block_on<T>(
     timeout_ms: u64,
     future: impl std::future::Future<Output = FfiResult<T>>,
 ) -> FfiResult<T> {
-    if in_callback() || tokio::runtime::Handle::try_current().is_ok() {
-        return Err(Failure::new(
-            signalr_result::WouldDeadlock,
-            "a _blocking function was called from inside a library callback; use the asynchronous variant",
-        ));
-    }
+    may_block()?;
     let runtime = crate::runtime::global();
     if timeout_ms == 0 {
         return runtime.block_on(future);
@@ -144,6 +145,18 @@ pub(crate) fn block_on<T>(
     runtime.block_on(async { tokio::time::timeout(Duration::from_millis(timeout_ms), future).await }).unwrap_or_else(
         |_| Err(Failure::new(signalr_result::Timeout, format!("the operation did not complete within {timeout_ms} ms"))),
     )
+}
+
+/// Refuses to wait inside callbacks and on runtime threads, where waiting would deadlock. Checked
+/// first by every `_blocking` function, so that the answer does not depend on the state.
+pub(crate) fn may_block() -> FfiResult {
+    if in_callback() || tokio::runtime::Handle::try_current().is_ok() {
+        return Err(Failure::new(
+            signalr_result::WouldDeadlock,
+            "a _blocking function was called from inside a library callback; use the asynchronous variant",
+        ));
+    }
+    Ok(())
 }
 
 /// Connects: negotiate, transport, hub handshake. Only from `DISCONNECTED`.
@@ -192,6 +205,7 @@ pub unsafe extern "C" fn signalr_connection_start_blocking(
     timeout_ms: u64,
 ) -> signalr_result {
     ffi_call!({
+        may_block()?;
         let conn = connection_arg(c)?;
         check_disconnected(&conn)?;
         let hub = conn.hub.clone();
@@ -241,6 +255,7 @@ pub unsafe extern "C" fn signalr_connection_stop(
 #[no_mangle]
 pub unsafe extern "C" fn signalr_connection_stop_blocking(c: *mut signalr_connection, timeout_ms: u64) -> signalr_result {
     ffi_call!({
+        may_block()?;
         let conn = connection_arg(c)?;
         let hub = conn.hub.clone();
         block_on(timeout_ms, async move {
@@ -278,6 +293,19 @@ pub unsafe extern "C" fn signalr_connection_get_connection_id(
         let conn = handle_ref(c, "connection")?;
         *out = conn.hub.connection_id().map_or(std::ptr::null_mut(), |id| to_owned_c_string(&id));
         Ok(())
+    })
+}
+
+/// The transport in use, a `signalr_transport` value; `NONE` when not connected (or for NULL).
+///
+/// Thread safety: any thread; it may change with a reconnect right after it was read.
+#[no_mangle]
+pub unsafe extern "C" fn signalr_connection_get_transport(c: *const signalr_connection) -> u32 {
+    ffi_value!(signalr_transport::None as u32, {
+        match handle_ref(c, "connection").map(|conn| conn.hub.transport()) {
+            Ok(Some(kind)) => kind as u32,
+            _ => signalr_transport::None as u32,
+        }
     })
 }
 

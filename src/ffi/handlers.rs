@@ -12,10 +12,10 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
 use super::boundary::{out_arg, str_arg, to_handle};
 use super::connection::{connection_arg, signalr_connection, Connection};
-use super::dispatcher::{CallbackScope, Job};
+use super::dispatcher::CallbackScope;
 use super::invocation::require_callback;
 use super::operation::{c_text, json_text};
-use super::responder::signalr_responder;
+use super::responder::{signalr_responder, Answer};
 use super::result::{Failure, FfiResult};
 use super::signalr_result;
 use super::userdata::{signalr_userdata_free, UserData};
@@ -125,11 +125,11 @@ impl Registrations {
         };
     }
 
-    fn call_invocation(&self, id: u64, args: &Payload, responder: Responder) {
+    fn call_invocation(&self, conn: &Connection, id: u64, args: &Payload, responder: Responder) {
         let Some(reg) = self.get(id) else { return }; // removed meanwhile: the responder answers with an error
         let Kind::Invocation(callback) = reg.kind else { return };
         let Some(args) = args_text(args) else { return };
-        let responder = to_handle::<signalr_responder>(responder);
+        let responder = to_handle::<signalr_responder>(Answer { responder, conn: conn.weak() });
         let _scope = CallbackScope::enter();
         unsafe {
             callback(
@@ -181,7 +181,7 @@ fn register(
     } else {
         conn.hub.on_invoke(method, move |args: &Payload, responder| {
             let args = args.clone();
-            queue(&weak, move |conn| conn.handlers.call_invocation(id, &args, responder))
+            queue(&weak, move |conn| conn.handlers.call_invocation(conn, id, &args, responder))
         })
     };
     match registered {
@@ -200,7 +200,7 @@ fn register(
 fn queue(weak: &Weak<Connection>, task: impl FnOnce(&Connection) + Send + 'static) {
     let Some(conn) = weak.upgrade() else { return };
     conn.ops.flush();
-    conn.dispatcher.send(Job::Callback(Box::new(task)));
+    conn.dispatcher.send_call(Box::new(task));
 }
 
 /// Registers a handler for calls of the client method `method` (case-insensitive). Several

@@ -70,7 +70,7 @@ pub unsafe extern "C" fn signalr_connection_stream_with_uploads(
         let CallArgs { conn, method, args } = call_args(c, method, args_json)?;
         require_callback(&on_item, "on_item")?;
         require_callback(&done, "done")?;
-        let (slots, handles) = UploadSlots::new(upload_count);
+        let (slots, handles) = UploadSlots::new(&conn, upload_count);
         let hub = conn.hub.clone();
         let op = conn.ops.register(
             &conn,

@@ -4,9 +4,10 @@
 //! once): what is written meanwhile waits in the handle and follows the invocation in order.
 
 use std::ffi::c_char;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use super::boundary::{handle_ref, json_value_arg, str_arg, take_handle, to_handle, BoxCastable};
+use super::connection::Connection;
 use super::result::{code_of, Failure, FfiResult};
 use super::signalr_result;
 use crate::{Error, Payload, UploadStream};
@@ -26,6 +27,7 @@ impl BoxCastable for signalr_upload {
 
 pub(crate) struct Upload {
     state: Mutex<State>,
+    conn: Weak<Connection>,
 }
 
 struct State {
@@ -56,6 +58,9 @@ impl Upload {
     }
 
     fn command(&self, command: Command) -> FfiResult {
+        if !matches!(command, Command::Abandon) && self.conn.upgrade().is_none_or(|c| c.is_freed()) {
+            return Err(Failure::new(signalr_result::ConnectionClosed, "the connection of this upload stream was freed"));
+        }
         let mut state = self.lock();
         if state.finished {
             return Err(Failure::new(signalr_result::InvalidState, "the upload stream was already completed"));
@@ -106,9 +111,14 @@ pub(crate) struct UploadSlots {
 }
 
 impl UploadSlots {
-    pub fn new(count: usize) -> (UploadSlots, Vec<Arc<Upload>>) {
+    pub fn new(conn: &Arc<Connection>, count: usize) -> (UploadSlots, Vec<Arc<Upload>>) {
         let uploads: Vec<Arc<Upload>> = (0..count)
-            .map(|_| Arc::new(Upload { state: Mutex::new(State { stage: Stage::Waiting(Vec::new()), finished: false }) }))
+            .map(|_| {
+                Arc::new(Upload {
+                    state: Mutex::new(State { stage: Stage::Waiting(Vec::new()), finished: false }),
+                    conn: Arc::downgrade(conn),
+                })
+            })
             .collect();
         (UploadSlots { uploads: uploads.clone(), attached: false }, uploads)
     }
