@@ -249,7 +249,7 @@ TEST(upload_streams) {
     CHECK_OK(REG(signalr_connection_invoke_with_uploads(c, "Sum", "[]", 1, u, probe_completion_cb, sum, probe_free_cb)));
     CHECK(u[0] != NULL);
     for (int i = 1; i <= 10; i++) {
-        char item[8];
+        char item[16];
         snprintf(item, sizeof item, "%d", i);
         CHECK_OK(signalr_upload_write(u[0], item));
     }
