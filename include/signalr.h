@@ -454,6 +454,9 @@ extern "C" {
  * A builder for the hub at `url` (`http`, `https`, `ws` or `wss`; checked by
  * `signalr_builder_build`). Options not set keep the official clients' defaults.
  *
+ * The first call makes the process ignore SIGPIPE if its action is still the default (which
+ * would end the process when a peer closes a socket during a write); a handler the program
+ * installed itself is kept.
  * Ownership: `url` is borrowed for the call; `*out` belongs to the caller.
  * Errors: `NULL_PARAMETER`, `INVALID_UTF8`.
  */
