@@ -351,3 +351,33 @@ TEST(free_races_with_completions) {
     CHECK(ok + canceled == RACE_N);
     CHECK(atomic_load(&w.overlaps) == 0);
 }
+
+/* The server vanishes while the client writes: writes to the dead socket fail (EPIPE) — a C host
+ * keeps SIGPIPE's default action (terminate), so the library must not let it kill the process. */
+TEST(server_gone_while_writing) {
+    static const int transports[] = {SIGNALR_TRANSPORT_WEBSOCKETS, SIGNALR_TRANSPORT_LONG_POLLING};
+    for (size_t t = 0; t < sizeof transports / sizeof transports[0]; t++) {
+        hub h;
+        hub_start(&h, false, NULL);
+        char url[256];
+        hub_url(&h, "/hub", url, sizeof url);
+        signalr_builder *b = NULL;
+        CHECK_OK(signalr_builder_new(url, &b));
+        CHECK_OK(signalr_builder_set_transports(b, (uint32_t)transports[t]));
+        signalr_connection *c = NULL;
+        CHECK_OK(signalr_builder_build(b, &c));
+        probe *closed = probe_new(NULL);
+        CHECK_OK(REG(signalr_connection_on_closed(c, probe_closed_cb, closed, probe_free_cb)));
+        CHECK_OK(signalr_connection_start_blocking(c, WAIT_GUARD_MS));
+        hub_stop(&h);
+        /* keep writing until the library reports the loss (each send waits for its write) */
+        signalr_result rc = SIGNALR_RESULT_OK;
+        for (int i = 0; i < 10000 && rc == SIGNALR_RESULT_OK; i++)
+            rc = signalr_connection_send_blocking(c, "Record", "[\"into the void\"]", WAIT_GUARD_MS);
+        CHECK(rc != SIGNALR_RESULT_OK);
+        WAIT_CALLS(closed, 1);
+        CHECK(closed->result != SIGNALR_RESULT_OK);
+        signalr_connection_free(c);
+        PROBE_DONE(closed);
+    }
+}
