@@ -249,7 +249,7 @@ TEST(upload_streams) {
     CHECK_OK(REG(signalr_connection_invoke_with_uploads(c, "Sum", "[]", 1, u, probe_completion_cb, sum, probe_free_cb)));
     CHECK(u[0] != NULL);
     for (int i = 1; i <= 10; i++) {
-        char item[8];
+        char item[16];
         snprintf(item, sizeof item, "%d", i);
         CHECK_OK(signalr_upload_write(u[0], item));
     }
@@ -419,6 +419,13 @@ static void answer_cb(void *ud, const char *method, size_t method_len, const cha
     snprintf(line, sizeof line, "%s %s", m, j);
     free(m);
     free(j);
+    /* record before answering: the test reads it once the server has the answer */
+    pthread_mutex_lock(&a->p->mu);
+    free(a->p->log);
+    a->p->log = strdup(line);
+    a->p->calls++;
+    pthread_cond_broadcast(&a->p->cv);
+    pthread_mutex_unlock(&a->p->mu);
     switch (a->mode) {
     case ANSWER_NOW:
         CHECK_RC(signalr_responder_complete(responder, "[1,\"now\"]"), SIGNALR_RESULT_OK);
@@ -433,12 +440,6 @@ static void answer_cb(void *ud, const char *method, size_t method_len, const cha
         signalr_responder_free(responder);
         break;
     }
-    pthread_mutex_lock(&a->p->mu);
-    free(a->p->log);
-    a->p->log = strdup(line);
-    a->p->calls++;
-    pthread_cond_broadcast(&a->p->cv);
-    pthread_mutex_unlock(&a->p->mu);
     probe_leave(a->p);
 }
 

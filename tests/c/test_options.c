@@ -172,19 +172,19 @@ TEST(option_access_token_provider) {
 /* ---- timeouts and keep-alive against a hub with short timers ---- */
 
 TEST(option_timeouts_and_keep_alive) {
-    /* A hub that closes clients silent for 1 s and pings every 15 s (the default). */
-    static const char *const quiet_args[] = {"--client-timeout-ms", "1000", NULL};
+    /* A hub that closes clients silent for 2 s and pings every 15 s (the default). */
+    static const char *const quiet_args[] = {"--client-timeout-ms", "2000", NULL};
     hub quiet;
     hub_start(&quiet, false, quiet_args);
     char *out = NULL;
 
-    /* keep-alive 200 ms keeps the connection alive through a 2.5 s server-side wait */
+    /* keep-alive 200 ms keeps the connection alive through a 5 s server-side wait */
     signalr_builder *b = builder_for(&quiet, "/hub");
     CHECK_OK(signalr_builder_set_keep_alive_interval_ms(b, 200));
     signalr_connection *c = build(b);
     CHECK_OK(signalr_connection_start_blocking(c, WAIT_GUARD_MS));
-    CHECK_OK(signalr_connection_invoke_blocking(c, "Delay", "[2500]", WAIT_GUARD_MS, &out));
-    CHECK_STR(out, "2500");
+    CHECK_OK(signalr_connection_invoke_blocking(c, "Delay", "[5000]", WAIT_GUARD_MS, &out));
+    CHECK_STR(out, "5000");
     signalr_string_free(out);
     out = NULL;
     signalr_connection_free(c);
@@ -192,15 +192,15 @@ TEST(option_timeouts_and_keep_alive) {
     /* the default keep-alive (15 s) does not: the hub closes the silent client */
     c = build(builder_for(&quiet, "/hub"));
     CHECK_OK(signalr_connection_start_blocking(c, WAIT_GUARD_MS));
-    signalr_result rc = signalr_connection_invoke_blocking(c, "Delay", "[2500]", WAIT_GUARD_MS, &out);
+    signalr_result rc = signalr_connection_invoke_blocking(c, "Delay", "[5000]", WAIT_GUARD_MS, &out);
     CHECK(rc == SIGNALR_RESULT_CONNECTION_CLOSED || rc == SIGNALR_RESULT_CANCELED);
     CHECK(out == NULL);
     signalr_connection_free(c);
     hub_stop(&quiet);
 
-    /* server timeout 1 s against a hub that pings every 15 s: the client gives up by itself */
+    /* server timeout 2 s against a hub that pings every 15 s: the client gives up by itself */
     b = builder_for(&the_hub, "/hub");
-    CHECK_OK(signalr_builder_set_server_timeout_ms(b, 1000));
+    CHECK_OK(signalr_builder_set_server_timeout_ms(b, 2000));
     CHECK_OK(signalr_builder_set_keep_alive_interval_ms(b, 500));
     c = build(b);
     probe *closed = probe_new(NULL);
@@ -217,11 +217,11 @@ TEST(option_timeouts_and_keep_alive) {
     hub chatty;
     hub_start(&chatty, false, chatty_args);
     b = builder_for(&chatty, "/hub");
-    CHECK_OK(signalr_builder_set_server_timeout_ms(b, 1000));
+    CHECK_OK(signalr_builder_set_server_timeout_ms(b, 2000));
     c = build(b);
     CHECK_OK(signalr_connection_start_blocking(c, WAIT_GUARD_MS));
-    CHECK_OK(signalr_connection_invoke_blocking(c, "Delay", "[2500]", WAIT_GUARD_MS, &out));
-    CHECK_STR(out, "2500");
+    CHECK_OK(signalr_connection_invoke_blocking(c, "Delay", "[5000]", WAIT_GUARD_MS, &out));
+    CHECK_STR(out, "5000");
     signalr_string_free(out);
     signalr_connection_free(c);
     hub_stop(&chatty);

@@ -36,6 +36,7 @@
     X(blocking_inside_callbacks_would_deadlock) \
     X(stop_with_pending_calls_and_from_inside) \
     X(free_races_with_completions) \
+    X(server_gone_while_writing) \
 
 #define DECLARE_TEST(name) void name(void);
 ALL_TESTS(DECLARE_TEST)
