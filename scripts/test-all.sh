@@ -16,6 +16,4 @@ cargo test --workspace --locked
 
 echo "== official @microsoft/signalr client against the test hub (conformance)"
 (cd tests/conformance && node --test --test-concurrency=1)
-
-echo "== C# wrapper under Mono (bindings/csharp)"
 "$root/scripts/test-csharp.sh"

@@ -11,6 +11,7 @@ for f in "$root/target/debug/libsignalr_native.so" "$TEST_HUB_BIN"; do
   [ -f "$f" ] || { echo "test-csharp: $f missing: run cargo build --workspace first" >&2; exit 1; }
 done
 
+echo "== C# wrapper under Mono (bindings/csharp)"
 "$root/bindings/csharp/build.sh" "$out"
 mono --debug "$out/SignalR.Native.Tests.exe" "$@"
 
