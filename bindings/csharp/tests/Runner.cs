@@ -87,7 +87,7 @@ namespace SignalR.Native.Tests
                             yield return new TestCase
                             {
                                 Name = type.Name + "." + method.Name + "[" + variant + "]",
-                                Body = () => (Task)method.Invoke(Instance(type, method), new object[] { variant }),
+                                Body = () => Call(type, method, new object[] { variant }),
                             };
                         }
                     }
@@ -96,16 +96,24 @@ namespace SignalR.Native.Tests
                         yield return new TestCase
                         {
                             Name = type.Name + "." + method.Name,
-                            Body = () => (Task)method.Invoke(Instance(type, method), new object[0]),
+                            Body = () => Call(type, method, new object[0]),
                         };
                     }
                 }
             }
         }
 
-        private static object Instance(Type type, MethodInfo method)
+        private static Task Call(Type type, MethodInfo method, object[] args)
         {
-            return method.IsStatic ? null : Activator.CreateInstance(type);
+            try
+            {
+                var result = method.Invoke(method.IsStatic ? null : Activator.CreateInstance(type), args);
+                return result as Task ?? Task.CompletedTask;
+            }
+            catch (TargetInvocationException e)
+            {
+                return Task.FromException(e.InnerException);
+            }
         }
     }
 
