@@ -118,40 +118,70 @@ namespace SignalR.Native
             return core.Serializer.Deserialize(json, returnType);
         }
 
-        public async Task<TResult> InvokeAsync<TResult>(string methodName, object[] args, CancellationToken cancellationToken = default(CancellationToken))
-        {
-            return (TResult)await InvokeCoreAsync(methodName, typeof(TResult), args, cancellationToken).ConfigureAwait(false);
-        }
-
-        public Task<TResult> InvokeAsync<TResult>(string methodName, CancellationToken cancellationToken = default(CancellationToken))
-        {
-            return InvokeAsync<TResult>(methodName, new object[0], cancellationToken);
-        }
-
-        public Task<TResult> InvokeAsync<TResult>(string methodName, object arg1, CancellationToken cancellationToken = default(CancellationToken))
-        {
-            return InvokeAsync<TResult>(methodName, new[] { arg1 }, cancellationToken);
-        }
-
-        public Task<TResult> InvokeAsync<TResult>(string methodName, object arg1, object arg2, CancellationToken cancellationToken = default(CancellationToken))
-        {
-            return InvokeAsync<TResult>(methodName, new[] { arg1, arg2 }, cancellationToken);
-        }
-
-        public Task<TResult> InvokeAsync<TResult>(string methodName, object arg1, object arg2, object arg3, CancellationToken cancellationToken = default(CancellationToken))
-        {
-            return InvokeAsync<TResult>(methodName, new[] { arg1, arg2, arg3 }, cancellationToken);
-        }
-
         /// <summary>Invokes a hub method and waits for it to finish, ignoring its result.</summary>
-        public Task InvokeAsync(string methodName, params object[] args)
-        {
-            return InvokeCoreAsync(methodName, typeof(object), args, CancellationToken.None);
-        }
-
-        public Task InvokeAsync(string methodName, object[] args, CancellationToken cancellationToken)
+        public Task InvokeCoreAsync(string methodName, object[] args, CancellationToken cancellationToken = default(CancellationToken))
         {
             return InvokeCoreAsync(methodName, typeof(object), args, cancellationToken);
+        }
+
+        public async Task<TResult> InvokeAsync<TResult>(string methodName, CancellationToken cancellationToken = default(CancellationToken))
+        {
+            return (TResult)await InvokeCoreAsync(methodName, typeof(TResult), new object[0], cancellationToken).ConfigureAwait(false);
+        }
+
+        public async Task<TResult> InvokeAsync<TResult>(string methodName, object arg1, CancellationToken cancellationToken = default(CancellationToken))
+        {
+            return (TResult)await InvokeCoreAsync(methodName, typeof(TResult), new[] { arg1 }, cancellationToken).ConfigureAwait(false);
+        }
+
+        public async Task<TResult> InvokeAsync<TResult>(string methodName, object arg1, object arg2, CancellationToken cancellationToken = default(CancellationToken))
+        {
+            return (TResult)await InvokeCoreAsync(methodName, typeof(TResult), new[] { arg1, arg2 }, cancellationToken).ConfigureAwait(false);
+        }
+
+        public async Task<TResult> InvokeAsync<TResult>(string methodName, object arg1, object arg2, object arg3, CancellationToken cancellationToken = default(CancellationToken))
+        {
+            return (TResult)await InvokeCoreAsync(methodName, typeof(TResult), new[] { arg1, arg2, arg3 }, cancellationToken).ConfigureAwait(false);
+        }
+
+        public async Task<TResult> InvokeAsync<TResult>(string methodName, object arg1, object arg2, object arg3, object arg4, CancellationToken cancellationToken = default(CancellationToken))
+        {
+            return (TResult)await InvokeCoreAsync(methodName, typeof(TResult), new[] { arg1, arg2, arg3, arg4 }, cancellationToken).ConfigureAwait(false);
+        }
+
+        public async Task<TResult> InvokeAsync<TResult>(string methodName, object arg1, object arg2, object arg3, object arg4, object arg5, CancellationToken cancellationToken = default(CancellationToken))
+        {
+            return (TResult)await InvokeCoreAsync(methodName, typeof(TResult), new[] { arg1, arg2, arg3, arg4, arg5 }, cancellationToken).ConfigureAwait(false);
+        }
+
+        public Task InvokeAsync(string methodName, CancellationToken cancellationToken = default(CancellationToken))
+        {
+            return InvokeCoreAsync(methodName, typeof(object), new object[0], cancellationToken);
+        }
+
+        public Task InvokeAsync(string methodName, object arg1, CancellationToken cancellationToken = default(CancellationToken))
+        {
+            return InvokeCoreAsync(methodName, typeof(object), new[] { arg1 }, cancellationToken);
+        }
+
+        public Task InvokeAsync(string methodName, object arg1, object arg2, CancellationToken cancellationToken = default(CancellationToken))
+        {
+            return InvokeCoreAsync(methodName, typeof(object), new[] { arg1, arg2 }, cancellationToken);
+        }
+
+        public Task InvokeAsync(string methodName, object arg1, object arg2, object arg3, CancellationToken cancellationToken = default(CancellationToken))
+        {
+            return InvokeCoreAsync(methodName, typeof(object), new[] { arg1, arg2, arg3 }, cancellationToken);
+        }
+
+        public Task InvokeAsync(string methodName, object arg1, object arg2, object arg3, object arg4, CancellationToken cancellationToken = default(CancellationToken))
+        {
+            return InvokeCoreAsync(methodName, typeof(object), new[] { arg1, arg2, arg3, arg4 }, cancellationToken);
+        }
+
+        public Task InvokeAsync(string methodName, object arg1, object arg2, object arg3, object arg4, object arg5, CancellationToken cancellationToken = default(CancellationToken))
+        {
+            return InvokeCoreAsync(methodName, typeof(object), new[] { arg1, arg2, arg3, arg4, arg5 }, cancellationToken);
         }
 
         // ---------------------------------------------------------------- send
@@ -191,6 +221,16 @@ namespace SignalR.Native
             return SendCoreAsync(methodName, new[] { arg1, arg2, arg3 }, cancellationToken);
         }
 
+        public Task SendAsync(string methodName, object arg1, object arg2, object arg3, object arg4, CancellationToken cancellationToken = default(CancellationToken))
+        {
+            return SendCoreAsync(methodName, new[] { arg1, arg2, arg3, arg4 }, cancellationToken);
+        }
+
+        public Task SendAsync(string methodName, object arg1, object arg2, object arg3, object arg4, object arg5, CancellationToken cancellationToken = default(CancellationToken))
+        {
+            return SendCoreAsync(methodName, new[] { arg1, arg2, arg3, arg4, arg5 }, cancellationToken);
+        }
+
         // ---------------------------------------------------------------- streams
 
         /// <summary>Starts a server-to-client stream with JSON arguments; items are JSON texts.</summary>
@@ -227,6 +267,16 @@ namespace SignalR.Native
         public HubStream<TItem> StreamAsync<TItem>(string methodName, object arg1, object arg2, object arg3, CancellationToken cancellationToken = default(CancellationToken))
         {
             return StreamCoreAsync<TItem>(methodName, new[] { arg1, arg2, arg3 }, cancellationToken);
+        }
+
+        public HubStream<TItem> StreamAsync<TItem>(string methodName, object arg1, object arg2, object arg3, object arg4, CancellationToken cancellationToken = default(CancellationToken))
+        {
+            return StreamCoreAsync<TItem>(methodName, new[] { arg1, arg2, arg3, arg4 }, cancellationToken);
+        }
+
+        public HubStream<TItem> StreamAsync<TItem>(string methodName, object arg1, object arg2, object arg3, object arg4, object arg5, CancellationToken cancellationToken = default(CancellationToken))
+        {
+            return StreamCoreAsync<TItem>(methodName, new[] { arg1, arg2, arg3, arg4, arg5 }, cancellationToken);
         }
 
         // ---------------------------------------------------------------- handlers

@@ -108,13 +108,13 @@ namespace SignalR.Native
                 Task wait;
                 bool got;
                 try { got = buffer.TryTake(out json, out wait); }
-                catch (Exception) { registration.Dispose(); throw; }
+                catch (Exception) { Dispose(); throw; }
                 if (got)
                 {
                     Current = typeof(T) == typeof(string) && serializer == null ? (T)(object)json : (T)serializer.Deserialize(json, typeof(T));
                     return true;
                 }
-                if (wait == null) { registration.Dispose(); return false; }
+                if (wait == null) { Dispose(); return false; }
                 await wait.ConfigureAwait(false);
             }
         }
@@ -135,6 +135,8 @@ namespace SignalR.Native
             catch (ObjectDisposedException) { }
         }
 
+        /// <summary>Releases the native stream (canceling it if still running); done
+        /// automatically when the stream ends.</summary>
         public void Dispose()
         {
             registration.Dispose();
