@@ -176,7 +176,7 @@ namespace SignalR.Native.Tests
                 string logged = await Assert.Eventually(log.Seen, "the logged handler exception");
                 Assert.True(logged.Contains("Boom"), "names the method: " + logged);
                 Assert.Equal(HubConnectionState.Connected, c.State, "still connected");
-                Assert.True(log.Records.Any(r => r.Contains("signalr_native")), "native records reach the sink too: " + string.Join(" / ", log.Records.Take(5)));
+                Assert.True(log.Records.Any(r => !r.Contains(" SignalR.Native: ")), "native records reach the sink too: " + string.Join(" / ", log.Records.Take(5)));
 
                 // A handler with the wrong argument types is logged the same way.
                 c.On<int>("Wrong", i => { });
@@ -235,6 +235,27 @@ namespace SignalR.Native.Tests
                 Assert.True(newId != null && newId != firstId, "a new connection id");
                 Assert.Equal(newId, c.ConnectionId, "ConnectionId updated");
                 Assert.Equal(3, await c.InvokeAsync<int>("Add", 1, 2), "usable after reconnect");
+            }
+        }
+
+        [Test]
+        public async Task StatefulReconnectKeepsTheConnection()
+        {
+            using (var c = new HubConnectionBuilder().WithUrl(TestHub.Shared.Hub, HttpTransportType.WebSockets)
+                .WithStatefulReconnect(1 << 20).Build())
+            {
+                var reconnecting = 0;
+                c.Reconnecting += e => { Interlocked.Increment(ref reconnecting); return Task.CompletedTask; };
+                await c.StartAsync();
+                string id = c.ConnectionId;
+                Assert.Equal(2, (await c.InvokeAsync<RequestInfo>("GetRequestInfo")).HandshakeVersion, "handshake version");
+                await c.InvokeAsync("Record", 1);
+                await c.SendAsync("DropTransport");        // no completion comes for this one
+                await c.SendAsync("Record", 2);            // buffered, delivered after the re-connect
+                Assert.Equal(7, await c.InvokeAsync<int>("Add", 3, 4), "call across the drop");
+                Assert.Equal("[1,2]", (await c.InvokeRawAsync("GetRecorded", "[]")).Replace(" ", ""), "recorded across the drop");
+                Assert.Equal(id, c.ConnectionId, "same connection");
+                Assert.Equal(0, Volatile.Read(ref reconnecting), "no Reconnecting event");
             }
         }
 
@@ -301,17 +322,25 @@ namespace SignalR.Native.Tests
             await c.StartAsync();
             var disposed = new Signal<bool>();
             c.On<int>("Quit", i => { c.Dispose(); disposed.Set(true); });
-            var pending = c.InvokeAsync<int>("Delay", 30000);
+            var stream = c.StreamAsync<int>("Counter", 100000, 50);
+            Assert.True(await stream.MoveNextAsync(), "stream running");
             await c.SendAsync("SendToCaller", "Quit", 1);
+            var pending = c.InvokeAsync<int>("Delay", 30000);   // queued behind SendToCaller on the hub
             await Assert.Eventually(disposed.Task, "Dispose inside the handler");
             await Assert.Throws<OperationCanceledException>(() => pending, "pending invoke");
+            await Assert.Throws<OperationCanceledException>(async () => { while (await stream.MoveNextAsync()) { } }, "stream");
         }
 
         [Test]
         public async Task UndisposedConnectionsAreFinalized()
         {
             // A connection dropped without Dispose: its handle's finalizer frees the native side.
-            var weak = await StartAndForget();
+            // On a thread of its own, so no stale stack slot (Mono scans stacks conservatively)
+            // keeps the connection reachable.
+            WeakReference weak = null;
+            var t = new Thread(() => { weak = StartAndForget().GetAwaiter().GetResult(); });
+            t.Start();
+            t.Join();
             for (int i = 0; i < 10 && weak.IsAlive; i++)
             {
                 GC.Collect();

@@ -130,6 +130,9 @@ namespace SignalR.Native.Tests
         {
             new Variant(HttpTransportType.WebSockets, HubProtocol.Json),
             new Variant(HttpTransportType.WebSockets, HubProtocol.MessagePack),
+            new Variant(HttpTransportType.ServerSentEvents, HubProtocol.Json),
+            new Variant(HttpTransportType.LongPolling, HubProtocol.Json),
+            new Variant(HttpTransportType.LongPolling, HubProtocol.MessagePack),
         };
 
         internal HubConnectionBuilder Builder(string url)
