@@ -107,6 +107,7 @@ namespace SignalR.Native
         {
             try
             {
+                Trampolines.Attached();
                 var subs = Volatile.Read(ref subscribers);
                 if (subs.Length == 0) return;
                 string category = Utf8.Decode(target, targetLen);
