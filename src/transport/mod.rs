@@ -151,7 +151,7 @@ pub(crate) async fn connect(
         }
         TransportKind::ServerSentEvents => {
             let (r, w) = server_sent_events::connect(request).await?;
-            (TransportReader::ServerSentEvents(r), TransportWriter::ServerSentEvents(w))
+            (TransportReader::ServerSentEvents(Box::new(r)), TransportWriter::ServerSentEvents(w))
         }
         TransportKind::LongPolling => {
             let (r, w) = long_polling::connect(request).await?;
@@ -163,7 +163,8 @@ pub(crate) async fn connect(
 /// The receiving half: chunks of protocol bytes in arrival order.
 pub(crate) enum TransportReader {
     WebSockets(websockets::Reader),
-    ServerSentEvents(server_sent_events::Reader),
+    /// Boxed: the HTTP response and the parser are larger than the other readers.
+    ServerSentEvents(Box<server_sent_events::Reader>),
     LongPolling(long_polling::Reader),
 }
 
@@ -219,10 +220,14 @@ impl TransportWriter {
             TransportWriter::ServerSentEvents(w) => w.sender.send_batch(frames).await,
             TransportWriter::LongPolling(w) => w.sender.send_batch(frames).await,
             #[cfg(test)]
-            TransportWriter::Memory(w) => {
-                let _ = w.sent.send((tokio::time::Instant::now(), frames.drain(..).collect()));
-                Ok(())
-            }
+            // A dropped receiver plays a broken connection (the frames stay unsent).
+            TransportWriter::Memory(w) => match w.sent.is_closed() {
+                true => Err(Error::Transport("memory transport closed".into())),
+                false => {
+                    let _ = w.sent.send((tokio::time::Instant::now(), frames.drain(..).collect()));
+                    Ok(())
+                }
+            },
         }
     }
 
