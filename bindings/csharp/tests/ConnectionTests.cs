@@ -239,15 +239,25 @@ namespace SignalR.Native.Tests
         }
 
         [Test]
-        public void StatefulReconnectReachesTheLibrary()
+        public async Task StatefulReconnectKeepsTheConnection()
         {
-            // The core does not implement stateful reconnect yet (src/builder.rs): the option must
-            // reach it and come back as a clear error at Build, not be dropped silently.
-            // When it lands, this becomes a drop-and-replay test (Record, DropTransport, GetRecorded).
-            var e = Assert.ThrowsSync<SignalRException>(
-                () => new HubConnectionBuilder().WithUrl(TestHub.Shared.Hub).WithStatefulReconnect(1 << 20).Build(), "stateful");
-            Assert.Equal(ResultCode.InvalidArgument, e.Code, "code");
-            Assert.True(e.Message.Contains("stateful reconnect is not supported"), "message: " + e.Message);
+            using (var c = new HubConnectionBuilder().WithUrl(TestHub.Shared.Hub, HttpTransportType.WebSockets)
+                .WithStatefulReconnect(1 << 20).Build())
+            {
+                var reconnecting = 0;
+                c.Reconnecting += e => { Interlocked.Increment(ref reconnecting); return Task.CompletedTask; };
+                await c.StartAsync();
+                string id = c.ConnectionId;
+                Assert.Equal(2, (await c.InvokeAsync<RequestInfo>("GetRequestInfo")).HandshakeVersion, "handshake version");
+                await c.InvokeAsync("Record", 1);
+                await c.SendAsync("DropTransport");        // no completion comes for this one
+                await c.SendAsync("Record", 2);            // buffered, delivered after the re-connect
+                Assert.Equal(7, await c.InvokeAsync<int>("Add", 3, 4), "call across the drop");
+                Assert.Equal("[1,2]", (await c.InvokeRawAsync("GetRecorded", "[]")).Replace(" ", ""), "recorded across the drop");
+                Assert.Equal(id, c.ConnectionId, "same connection");
+                Assert.Equal(HubConnectionState.Connected, c.State, "connected");
+                Assert.Equal(0, Volatile.Read(ref reconnecting), "no Reconnecting event");
+            }
         }
 
         private sealed class CountingPolicy : IRetryPolicy
