@@ -80,7 +80,12 @@ namespace SignalR.Native.Tests
                 .WithUrl(TestHub.Shared.BaseUrl + "/auth-hub", o =>
                 {
                     o.Headers["X-Custom"] = "custom value";
-                    o.AccessTokenProvider = () => { Interlocked.Increment(ref tokenCalls); return Task.FromResult("alice"); };
+                    o.AccessTokenProvider = async () =>
+                    {
+                        Interlocked.Increment(ref tokenCalls);
+                        await Task.Yield();                  // completes later, on another thread
+                        return "alice";
+                    };
                     o.Transports = HttpTransportType.WebSockets;
                     o.HttpTimeout = TimeSpan.FromSeconds(30);
                 })
@@ -108,6 +113,32 @@ namespace SignalR.Native.Tests
             {
                 var e = await Assert.Throws<SignalRException>(() => c.StartAsync(), "provider threw");
                 Assert.True(e.Message.Contains("no token today"), "carries the provider's error: " + e.Message);
+            }
+        }
+
+        [Test]
+        public async Task TrustedCertificatesForTls()
+        {
+            string pem = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "csharp-hub-" + Guid.NewGuid().ToString("N") + ".pem");
+            var hub = new TestHub("--tls " + pem);
+            try
+            {
+                Assert.True(hub.BaseUrl.StartsWith("https://", StringComparison.Ordinal), "https hub: " + hub.BaseUrl);
+                using (var c = new HubConnectionBuilder().WithUrl(hub.Hub, o => o.TrustedCertificateFiles.Add(pem)).Build())
+                {
+                    await c.StartAsync();
+                    Assert.Equal(3, await c.InvokeAsync<int>("Add", 1, 2), "over TLS");
+                }
+                using (var c = new HubConnectionBuilder().WithUrl(hub.Hub).Build())
+                {
+                    await Assert.Throws<SignalRException>(() => c.StartAsync(), "self-signed certificate not trusted");
+                }
+                Assert.ThrowsSync<SignalRException>(() => new HubConnectionBuilder()
+                    .WithUrl(hub.Hub, o => o.TrustedCertificateFiles.Add(pem + ".missing")).Build(), "missing CA file");
+            }
+            finally
+            {
+                System.IO.File.Delete(pem);
             }
         }
 
