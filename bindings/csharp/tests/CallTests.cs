@@ -147,6 +147,12 @@ namespace SignalR.Native.Tests
                     cts.Cancel();
                     await Assert.Throws<OperationCanceledException>(async () => { while (await stream.MoveNextAsync()) { } }, "canceled stream");
                 }
+                // The token of GetAsyncEnumerator (what `await foreach` passes) cancels too.
+                var cts2 = new CancellationTokenSource();
+                var e2 = c.StreamAsync<int>("Counter", 100000, 20).GetAsyncEnumerator(cts2.Token);
+                Assert.True(await e2.MoveNextAsync(), "first item");
+                cts2.Cancel();
+                await Assert.Throws<OperationCanceledException>(async () => { while (await e2.MoveNextAsync()) { } }, "canceled enumerator");
                 Assert.Equal(3, await c.InvokeAsync<int>("Add", 1, 2), "still usable");
             }
         }
