@@ -82,6 +82,29 @@ namespace SignalR.Native.Tests
         }
 
         [Test]
+        public async Task UserCodeNeverRunsOnLibraryThreads()
+        {
+            using (var c = new HubConnectionBuilder().WithUrl(TestHub.Shared.Hub).Build())
+            {
+                await c.StartAsync().ConfigureAwait(false);
+                for (int i = 0; i < 20; i++)
+                {
+                    await c.InvokeAsync<int>("Add", i, 1).ConfigureAwait(false);
+                    // ConfigureAwait(false) resumes where the task completed: the thread pool, not
+                    // the library thread that reported the result.
+                    Assert.True(Thread.CurrentThread.IsThreadPoolThread, "invoke continuation on a pool thread");
+                }
+                var inHandler = new Signal<bool>();
+                c.On<int>("Where", i => inHandler.Set(Thread.CurrentThread.IsThreadPoolThread));
+                await c.InvokeAsync("SendToCaller", "Where", 1).ConfigureAwait(false);
+                Assert.True(await Assert.Eventually(inHandler.Task, "handler"), "handler on a pool thread");
+                var items = c.StreamAsync<int>("Counter", 5, 0);
+                while (await items.MoveNextAsync().ConfigureAwait(false))
+                    Assert.True(Thread.CurrentThread.IsThreadPoolThread, "stream continuation on a pool thread");
+            }
+        }
+
+        [Test]
         public async Task ManyConcurrentInvocationsEachGetTheirResult(Variant v)
         {
             using (var c = await Connected(v))
