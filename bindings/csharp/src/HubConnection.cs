@@ -97,6 +97,14 @@ namespace SignalR.Native
         {
             handle.Dispose();
             NativeLog.Unsubscribe(core.Logger);
+            GC.SuppressFinalize(this);
+        }
+
+        // A connection collected without Dispose: its handle's own finalizer frees the native
+        // side; this one only takes its log sink off the process-wide list.
+        ~HubConnection()
+        {
+            NativeLog.Unsubscribe(core.Logger);
         }
 
         // ---------------------------------------------------------------- invoke
