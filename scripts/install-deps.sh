@@ -12,3 +12,4 @@ fi
 
 # C compiler, sanitizers, valgrind, pkg-config and CMake for the C API suite.
 "$root/scripts/install-c.sh"
+"$root/scripts/install-csharp.sh"

@@ -18,3 +18,4 @@ cargo test --workspace --locked
 
 echo "== official @microsoft/signalr client against the test hub (conformance)"
 (cd tests/conformance && node --test --test-concurrency=1)
+"$root/scripts/test-csharp.sh"
