@@ -51,7 +51,7 @@ def parse_header():
     for ret, name, params in re.findall(r"typedef ([\w\s\*]+?)\s*\(\*\s*(\w+)\)\s*\(([^)]*)\);", text):
         callbacks[name] = (_norm(ret), _params(params))
     functions = {}
-    for ret, name, params in re.findall(r"(?:^|[;}])\s*([\w\s\*]+?)\s*\b(signalr_\w+)\s*\(([^)]*)\);", text):
+    for ret, name, params in re.findall(r"(?:^|(?<=[;{}]))\s*([\w\s\*]+?)\s*\b(signalr_\w+)\s*\(([^)]*)\);", text):
         if ret.strip().startswith("typedef"):
             continue
         functions[name] = (_norm(ret), _params(params))
@@ -74,6 +74,7 @@ _SCALARS = {
     "uint64_t *": POINTER(c_uint64),
     "const uint8_t *": POINTER(c_uint8),
     "char **": POINTER(c_void_p),
+    "char *": c_void_p,  # an owned string handed back to signalr_string_free
 }
 
 
@@ -158,7 +159,7 @@ def test_result_codes_match():
 def test_enums_match(prefix, enum):
     header = {k[len(prefix):].replace("_", ""): v for k, v in ENUMS.items() if k.startswith(prefix)}
     assert header, f"no {prefix}* values in the header"
-    ours = {m.name.replace("_", ""): int(m.value) for m in enum}
+    ours = {name.replace("_", ""): int(m.value) for name, m in enum.__members__.items()}
     assert ours == header
 
 
