@@ -17,7 +17,9 @@ fn main() {
         "\n#define SIGNALR_VERSION \"{version}\"\n#define SIGNALR_VERSION_MAJOR {major}\n\
          #define SIGNALR_VERSION_MINOR {minor}\n#define SIGNALR_VERSION_PATCH {patch}\n"
     ));
-    let bindings = match cbindgen::Builder::new().with_crate(&root).with_config(config).generate() {
+    // Only the C API: parsing src/ffi alone keeps the rest of the crate's public items (protocol
+    // constants, transport types) out of the header.
+    let bindings = match cbindgen::Builder::new().with_src(root.join("src/ffi/mod.rs")).with_config(config).generate() {
         Ok(b) => b,
         Err(e) => {
             // A Rust compile error makes cbindgen fail too; let rustc report it instead.

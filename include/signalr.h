@@ -13,23 +13,6 @@
 #define SIGNALR_VERSION_PATCH 0
 
 
-#define RECORD_SEPARATOR 30
-
-/**
- * Longest prefix in bytes.
- */
-#define MAX_LEN 5
-
-/**
- * Largest length a prefix may declare.
- */
-#define MAX_VALUE (uint32_t)INT32_MAX
-
-/**
- * Largest single message accepted from the server (as ASP.NET's default maximum, 32 MiB).
- */
-#define DEFAULT_MAX_MESSAGE_BYTES ((32 * 1024) * 1024)
-
 /**
  * Status of a fallible call. `SIGNALR_RESULT_OK` is 0, so `if (rc)` tests for failure.
  *
@@ -148,14 +131,243 @@ typedef uint32_t signalr_log_level;
 #endif // __cplusplus
 
 /**
- * A transport the client may use (bit values as the official clients' `HttpTransportType`).
+ * Connection states (`uint32_t` values), as the official clients name them.
  */
-typedef struct TransportKind TransportKind;
+enum signalr_connection_state
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  SIGNALR_CONNECTION_STATE_DISCONNECTED = 0,
+  SIGNALR_CONNECTION_STATE_CONNECTING = 1,
+  SIGNALR_CONNECTION_STATE_CONNECTED = 2,
+  SIGNALR_CONNECTION_STATE_DISCONNECTING = 3,
+  SIGNALR_CONNECTION_STATE_RECONNECTING = 4,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum signalr_connection_state signalr_connection_state;
+#else
+typedef uint32_t signalr_connection_state;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
 
 /**
- * A set of transports; the default is all of them.
+ * Transports (`uint32_t` bit values as the official `HttpTransportType`); a mask of them selects
+ * transports, 0 meaning all.
  */
-typedef struct TransportSet TransportSet;
+enum signalr_transport
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  SIGNALR_TRANSPORT_NONE = 0,
+  SIGNALR_TRANSPORT_WEBSOCKETS = 1,
+  SIGNALR_TRANSPORT_SERVER_SENT_EVENTS = 2,
+  SIGNALR_TRANSPORT_LONG_POLLING = 4,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum signalr_transport signalr_transport;
+#else
+typedef uint32_t signalr_transport;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * Hub protocols (`uint32_t` values). Arguments and results cross the C API as JSON either way.
+ */
+enum signalr_protocol
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  SIGNALR_PROTOCOL_JSON = 0,
+  SIGNALR_PROTOCOL_MESSAGEPACK = 1,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum signalr_protocol signalr_protocol;
+#else
+typedef uint32_t signalr_protocol;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * Options of a connection to build.
+ *
+ * Thread safety: single owner, not thread-safe: use it from one thread at a time.
+ * Ownership: freed with `signalr_builder_free`, or consumed by `signalr_builder_build`.
+ */
+typedef struct signalr_builder signalr_builder;
+
+/**
+ * A connection to a hub, from `signalr_builder_build`.
+ *
+ * Thread safety: every function may be called from any thread, concurrently, and from inside
+ * the connection's own callbacks. Callbacks of one connection run on the connection's own
+ * callback thread, never overlap, and arrive in the order the server sent what they report.
+ * Ownership: freed exactly once with `signalr_connection_free`.
+ */
+typedef struct signalr_connection signalr_connection;
+
+/**
+ * The pending answer to a server call of a client-result handler.
+ *
+ * Thread safety: may be answered from any thread, at once or later.
+ * Ownership: consumed by exactly one successful `signalr_responder_complete` or
+ * `signalr_responder_complete_with_error`, or by `signalr_responder_free`.
+ */
+typedef struct signalr_responder signalr_responder;
+
+/**
+ * A running server-to-client stream.
+ *
+ * Thread safety: its functions may be called from any thread.
+ * Ownership: freed exactly once with `signalr_stream_free` (also after the stream ended or its
+ * connection was freed).
+ */
+typedef struct signalr_stream signalr_stream;
+
+/**
+ * A pending access-token request, answered once with `signalr_token_request_complete`.
+ *
+ * Thread safety: may be completed from any thread.
+ * Ownership: consumed by `signalr_token_request_complete`.
+ */
+typedef struct signalr_token_request signalr_token_request;
+
+/**
+ * One upload stream of a `_with_uploads` call.
+ *
+ * Thread safety: its functions may be called from any thread, but one stream's items are
+ * ordered only when written from one thread at a time.
+ * Ownership: freed exactly once with `signalr_upload_free`, also after its connection was freed.
+ */
+typedef struct signalr_upload signalr_upload;
+
+/**
+ * Asks for the access token of the next request (negotiate or connect, reconnects included).
+ *
+ * The callback completes `request` exactly once with `signalr_token_request_complete`, then or
+ * later, from any thread; until then the connection waits.
+ * Called on: the connection's callback thread (blocking there delays only this connection's
+ * callbacks; `_blocking` functions return `SIGNALR_RESULT_WOULD_DEADLOCK`). Must not unwind.
+ */
+typedef void (*signalr_access_token_callback)(void *userdata, signalr_token_request *request);
+
+/**
+ * Releases a user-data pointer given to the library together with a callback.
+ *
+ * Called on: any library thread, exactly once, after every call of that callback has returned.
+ */
+typedef void (*signalr_userdata_free)(void *userdata);
+
+/**
+ * Decides the delay before the next automatic reconnect attempt: returns it in ms, or -1 (any
+ * negative value) to stop reconnecting.
+ *
+ * `previous_retry_count` is 0 before the first attempt; `elapsed_ms` the time since
+ * reconnecting began; `retry_reason` (borrowed, NUL-terminated, valid until the callback
+ * returns) why the connection was lost or why the last attempt failed.
+ * Called on: a library thread, not the callback thread, possibly while other callbacks of the
+ * connection run. It must return quickly and must not call `_blocking` functions (they return
+ * `SIGNALR_RESULT_WOULD_DEADLOCK`). Must not unwind.
+ */
+typedef int64_t (*signalr_reconnect_policy_callback)(void *userdata,
+                                                     uint64_t previous_retry_count,
+                                                     uint64_t elapsed_ms,
+                                                     const char *retry_reason,
+                                                     size_t reason_len);
+
+/**
+ * Reports the end of an asynchronous operation, exactly once.
+ *
+ * `error` is NULL (length 0) on `SIGNALR_RESULT_OK`, else the error text. `json` is the result
+ * of an invoke as JSON text (`"null"` for a void hub method); NULL (length 0) for start, stop,
+ * send and the end of a stream. Both are borrowed, NUL-terminated, valid until the callback
+ * returns.
+ * Called on: the connection's callback thread, never inside the call that registered it; after
+ * everything the operation reported earlier (stream items). May call any `signalr_` function
+ * except the `_blocking` ones (they return `SIGNALR_RESULT_WOULD_DEADLOCK`). Must not unwind.
+ */
+typedef void (*signalr_completion_callback)(void *userdata,
+                                            signalr_result result,
+                                            const char *error,
+                                            size_t error_len,
+                                            const char *json,
+                                            size_t json_len);
+
+/**
+ * Receives a call of a client method: `method` as registered and the arguments as the text of a
+ * JSON array (both borrowed, NUL-terminated, valid until the callback returns).
+ *
+ * Called on: the connection's callback thread, in the order the server sent the calls; handlers
+ * of one method in registration order. May call any `signalr_` function except the `_blocking`
+ * ones. Must not unwind.
+ */
+typedef void (*signalr_handler_callback)(void *userdata,
+                                         const char *method,
+                                         size_t method_len,
+                                         const char *args_json,
+                                         size_t args_len);
+
+/**
+ * Receives a call of a client method that expects a result. `responder` belongs to the callee
+ * from now on: answer it exactly once with `signalr_responder_complete` or
+ * `signalr_responder_complete_with_error` (at once or later, from any thread), or free it.
+ *
+ * Called on: as `signalr_handler_callback`.
+ */
+typedef void (*signalr_invocation_handler_callback)(void *userdata,
+                                                    const char *method,
+                                                    size_t method_len,
+                                                    const char *args_json,
+                                                    size_t args_len,
+                                                    signalr_responder *responder);
+
+/**
+ * Told every state change: `old_state` and `new_state` are `signalr_connection_state` values.
+ *
+ * Called on: the connection's callback thread, one call per change, in order.
+ * May call any `signalr_` function except the `_blocking` ones. Must not unwind.
+ */
+typedef void (*signalr_state_changed_callback)(void *userdata,
+                                               uint32_t old_state,
+                                               uint32_t new_state);
+
+/**
+ * Told that the connection closed: `result` is `SIGNALR_RESULT_OK` (error NULL, 0) after a
+ * clean stop, else the status and text of the cause (borrowed, valid until the callback
+ * returns).
+ *
+ * Called on: the connection's callback thread, after every call the close failed was reported;
+ * once per close. May call any `signalr_` function except the `_blocking` ones (a new start
+ * included). Must not unwind.
+ */
+typedef void (*signalr_closed_callback)(void *userdata,
+                                        signalr_result result,
+                                        const char *error,
+                                        size_t error_len);
+
+/**
+ * Told that automatic reconnect began, with the status and text of the error that dropped the
+ * connection (borrowed, valid until the callback returns).
+ *
+ * Called on: as `signalr_closed_callback`.
+ */
+typedef void (*signalr_reconnecting_callback)(void *userdata,
+                                              signalr_result result,
+                                              const char *error,
+                                              size_t error_len);
+
+/**
+ * Told that automatic reconnect succeeded, with the new connection id (borrowed, valid until
+ * the callback returns; NULL, 0 when negotiation is skipped).
+ *
+ * Called on: as `signalr_closed_callback`.
+ */
+typedef void (*signalr_reconnected_callback)(void *userdata, const char *connection_id, size_t len);
 
 /**
  * Receives one log record.
@@ -173,26 +385,451 @@ typedef void (*signalr_log_callback)(void *userdata,
                                      size_t message_len);
 
 /**
- * Releases a user-data pointer given to the library together with a callback.
+ * Receives one item of a server-to-client stream, as JSON text (borrowed, NUL-terminated,
+ * valid until the callback returns).
  *
- * Called on: any library thread, exactly once, after every call of that callback has returned.
+ * Called on: the connection's callback thread, items in order, all before the stream's
+ * completion. Must not unwind.
  */
-typedef void (*signalr_userdata_free)(void *userdata);
-
-/**
- * The official clients' default delays: 0, 2, 10 and 30 seconds, then stop (R-1).
- */
-#define DEFAULT_RETRY_DELAYS_MS { 0, 2000, 10000, 30000, }
-
-
-
-
-
-
+typedef void (*signalr_stream_item_callback)(void *userdata, const char *json, size_t json_len);
 
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * A builder for the hub at `url` (`http`, `https`, `ws` or `wss`; checked by
+ * `signalr_builder_build`). Options not set keep the official clients' defaults.
+ *
+ * Ownership: `url` is borrowed for the call; `*out` belongs to the caller.
+ * Errors: `NULL_PARAMETER`, `INVALID_UTF8`.
+ */
+signalr_result signalr_builder_new(const char *url, signalr_builder **out);
+
+/**
+ * Transports the client may use: a mask of `signalr_transport` bits, 0 = all (default).
+ *
+ * Errors: `NULL_PARAMETER`, `INVALID_ARGUMENT` (unknown bits).
+ */
+signalr_result signalr_builder_set_transports(signalr_builder *b, uint32_t transport_mask);
+
+/**
+ * Connects straight to the URL without negotiating (allowed only with WebSockets as the only
+ * transport; checked by `signalr_builder_build`).
+ *
+ * Errors: `NULL_PARAMETER`.
+ */
+signalr_result signalr_builder_set_skip_negotiation(signalr_builder *b, bool skip);
+
+/**
+ * Adds an HTTP header sent on negotiate and on the transport's requests (checked by
+ * `signalr_builder_build`).
+ *
+ * Errors: `NULL_PARAMETER`, `INVALID_UTF8`.
+ */
+signalr_result signalr_builder_add_header(signalr_builder *b, const char *name, const char *value);
+
+/**
+ * Sets the access-token provider, asked before every negotiate and every connect (reconnects
+ * included). A NULL `callback` removes it. Replacing one releases the previous user data.
+ *
+ * Ownership: `userdata` is released with `userdata_free` exactly once: when replaced, when the
+ * builder is freed or fails to build, or at the connection's teardown; also before this
+ * function returns when it fails.
+ * Errors: `NULL_PARAMETER` (`b`).
+ */
+signalr_result signalr_builder_set_access_token_provider(signalr_builder *b,
+                                                         signalr_access_token_callback callback,
+                                                         void *userdata,
+                                                         signalr_userdata_free userdata_free);
+
+/**
+ * The hub protocol, a `signalr_protocol` value (default JSON).
+ *
+ * Errors: `NULL_PARAMETER`, `INVALID_ARGUMENT` (unknown value).
+ */
+signalr_result signalr_builder_set_protocol(signalr_builder *b, uint32_t protocol);
+
+/**
+ * Timeout of each HTTP request and of the WebSocket connect, in ms (default 100 000).
+ *
+ * Errors: `NULL_PARAMETER`; 0 fails `signalr_builder_build` with `INVALID_ARGUMENT`.
+ */
+signalr_result signalr_builder_set_http_timeout_ms(signalr_builder *b, uint64_t ms);
+
+/**
+ * Closes the connection when nothing arrived for this long, in ms (default 30 000).
+ *
+ * Errors: `NULL_PARAMETER`; 0 fails `signalr_builder_build` with `INVALID_ARGUMENT`.
+ */
+signalr_result signalr_builder_set_server_timeout_ms(signalr_builder *b, uint64_t ms);
+
+/**
+ * Sends a ping when nothing was sent for this long, in ms (default 15 000).
+ *
+ * Errors: `NULL_PARAMETER`; 0 fails `signalr_builder_build` with `INVALID_ARGUMENT`.
+ */
+signalr_result signalr_builder_set_keep_alive_interval_ms(signalr_builder *b, uint64_t ms);
+
+/**
+ * Fails the start when the handshake answer takes longer, in ms (default 15 000).
+ *
+ * Errors: `NULL_PARAMETER`; 0 fails `signalr_builder_build` with `INVALID_ARGUMENT`.
+ */
+signalr_result signalr_builder_set_handshake_timeout_ms(signalr_builder *b, uint64_t ms);
+
+/**
+ * Largest message accepted from the server, in bytes (default 32 MiB); larger ones close the
+ * connection.
+ *
+ * Errors: `NULL_PARAMETER`; 0 fails `signalr_builder_build` with `INVALID_ARGUMENT`.
+ */
+signalr_result signalr_builder_set_max_message_size(signalr_builder *b, size_t bytes);
+
+/**
+ * Automatic reconnect with these delays in ms, then stop; NULL/`count` 0 = the official
+ * defaults 0, 2 000, 10 000, 30 000. Replaces a reconnect policy callback.
+ *
+ * Ownership: `delays_ms` is borrowed for the call.
+ * Errors: `NULL_PARAMETER` (`b`, or `delays_ms` with `count` > 0).
+ */
+signalr_result signalr_builder_set_automatic_reconnect(signalr_builder *b,
+                                                       const uint64_t *delays_ms,
+                                                       size_t count);
+
+/**
+ * Automatic reconnect driven by a callback that returns the delay before the next attempt in
+ * ms, or -1 (any negative value) to stop. Replaces automatic-reconnect delays; a NULL
+ * `callback` turns automatic reconnect off.
+ *
+ * Ownership: `userdata` as for `signalr_builder_set_access_token_provider`.
+ * Errors: `NULL_PARAMETER` (`b`).
+ */
+signalr_result signalr_builder_set_reconnect_policy(signalr_builder *b,
+                                                    signalr_reconnect_policy_callback callback,
+                                                    void *userdata,
+                                                    signalr_userdata_free userdata_free);
+
+/**
+ * Stateful reconnect (the server replays what a dropped connection missed).
+ *
+ * Errors: `NULL_PARAMETER`; `signalr_builder_build` fails with `INVALID_ARGUMENT` when this
+ * library version does not support it.
+ */
+signalr_result signalr_builder_set_stateful_reconnect(signalr_builder *b, bool enabled);
+
+/**
+ * Size in bytes of the buffer of messages kept for replay by stateful reconnect (default
+ * 100 000).
+ *
+ * Errors: `NULL_PARAMETER`; 0 fails `signalr_builder_build` with `INVALID_ARGUMENT`.
+ */
+signalr_result signalr_builder_set_stateful_reconnect_buffer_size(signalr_builder *b, size_t bytes);
+
+/**
+ * Trusts the CA certificate(s) of a PEM document (`len` bytes, borrowed for the call) in
+ * addition to the platform's roots.
+ *
+ * Errors: `NULL_PARAMETER`, `INVALID_ARGUMENT` (no certificate in it).
+ */
+signalr_result signalr_builder_add_trusted_ca_pem(signalr_builder *b,
+                                                  const uint8_t *pem,
+                                                  size_t len);
+
+/**
+ * Trusts the CA certificate(s) of a PEM file (read now, and again by `signalr_builder_build`).
+ *
+ * Errors: `NULL_PARAMETER`, `INVALID_UTF8`, `INVALID_ARGUMENT` (unreadable, or no certificate in it).
+ */
+signalr_result signalr_builder_add_trusted_ca_file(signalr_builder *b,
+                                                   const char *path);
+
+/**
+ * Validates the options (no I/O) and creates the connection, `DISCONNECTED`.
+ *
+ * Ownership: consumes `b` even on failure (do not use or free it afterwards); `*out` belongs to
+ * the caller (`signalr_connection_free`).
+ * Errors: `NULL_PARAMETER`, `INVALID_ARGUMENT` (bad URL, header, timeout, transport choice,
+ * certificate, unsupported option).
+ */
+signalr_result signalr_builder_build(signalr_builder *b, signalr_connection **out);
+
+/**
+ * Frees a builder that was not built. NULL is a no-op.
+ *
+ * Ownership: consumes `b`; releases the user data of its callbacks.
+ */
+void signalr_builder_free(signalr_builder *b);
+
+/**
+ * Connects: negotiate, transport, hub handshake. Only from `DISCONNECTED`.
+ *
+ * Ownership: `userdata` is released with `userdata_free` (may be NULL) exactly once: after
+ * `done` returned, or before this function returns when it fails.
+ * Called on: `done` on the connection's callback thread, exactly once when this returns OK.
+ * Errors: `NULL_PARAMETER` (`c` or `done` NULL), `INVALID_STATE` (not `DISCONNECTED`),
+ * `CONNECTION_CLOSED` (freed); failures of the start itself go to `done`.
+ */
+signalr_result signalr_connection_start(signalr_connection *c,
+                                        signalr_completion_callback done,
+                                        void *userdata,
+                                        signalr_userdata_free userdata_free);
+
+/**
+ * `signalr_connection_start`, waiting up to `timeout_ms` (0 = no limit). On timeout the start is
+ * canceled (the connection returns to `DISCONNECTED`) and `SIGNALR_RESULT_TIMEOUT` returned.
+ *
+ * Errors: as the start's completion; `WOULD_DEADLOCK` inside a library callback.
+ */
+signalr_result signalr_connection_start_blocking(signalr_connection *c, uint64_t timeout_ms);
+
+/**
+ * Stops the connection: pending calls fail with `CONNECTION_CLOSED`, the close callbacks run,
+ * then `done` (may be NULL). A no-op (still reported) when already `DISCONNECTED`; cancels a
+ * start or a reconnect in progress.
+ *
+ * Ownership: `userdata` as for `signalr_connection_start`.
+ * Errors: `NULL_PARAMETER` (`c` NULL), `CONNECTION_CLOSED` (freed).
+ */
+signalr_result signalr_connection_stop(signalr_connection *c,
+                                       signalr_completion_callback done,
+                                       void *userdata,
+                                       signalr_userdata_free userdata_free);
+
+/**
+ * `signalr_connection_stop`, waiting up to `timeout_ms` (0 = no limit).
+ *
+ * Errors: `NULL_PARAMETER`, `TIMEOUT`, `WOULD_DEADLOCK` inside a library callback.
+ */
+signalr_result signalr_connection_stop_blocking(signalr_connection *c, uint64_t timeout_ms);
+
+/**
+ * The connection's state, a `signalr_connection_state` value; `DISCONNECTED` for NULL.
+ *
+ * Thread safety: any thread; the state may change right after it was read.
+ */
+uint32_t signalr_connection_get_state(const signalr_connection *c);
+
+/**
+ * The server's id of this connection; `*out` = NULL when there is none (not connected, or
+ * negotiation skipped). It changes on every reconnect.
+ *
+ * Ownership: `*out` belongs to the caller: `signalr_string_free`.
+ * Errors: `NULL_PARAMETER`.
+ */
+signalr_result signalr_connection_get_connection_id(const signalr_connection *c, char **out);
+
+/**
+ * The transport in use, a `signalr_transport` value; `NONE` when not connected (or for NULL).
+ *
+ * Thread safety: any thread; it may change with a reconnect right after it was read.
+ */
+uint32_t signalr_connection_get_transport(const signalr_connection *c);
+
+/**
+ * Frees the connection, at any time, from any thread — also with calls in flight and from
+ * inside one of its callbacks. NULL is a no-op.
+ *
+ * It stops the connection; every pending completion is called exactly once with
+ * `SIGNALR_RESULT_CANCELED`; then every user data of the connection is released. Called from
+ * outside a library callback it returns after all of that: no callback of the connection runs
+ * any more. Called from inside a library callback it returns at once, and the teardown finishes
+ * on the callback thread when the running callback returns (no callback other than those
+ * cancellations starts after this returns).
+ * Ownership: consumes `c`; streams, uploads and responders of the connection stay valid until
+ * their own `_free` (their operations then fail).
+ */
+void signalr_connection_free(signalr_connection *c);
+
+/**
+ * Registers a handler for calls of the client method `method` (case-insensitive). Several
+ * handlers may share a method; each call runs them in registration order.
+ *
+ * Ownership: `userdata` is released with `userdata_free` exactly once: after the handler was
+ * removed (`_off`, `_remove_handler`) or the connection freed, and its last call returned; or
+ * before this function returns when it fails. On OK `*out_handler_id` (never 0) identifies the
+ * handler for `signalr_connection_remove_handler`.
+ * Errors: `NULL_PARAMETER`, `INVALID_UTF8`, `INVALID_ARGUMENT` (empty method),
+ * `CONNECTION_CLOSED` (freed).
+ */
+signalr_result signalr_connection_on(signalr_connection *c,
+                                     const char *method,
+                                     signalr_handler_callback callback,
+                                     void *userdata,
+                                     signalr_userdata_free userdata_free,
+                                     uint64_t *out_handler_id);
+
+/**
+ * Registers the handler that answers the server's calls of `method` expecting a result (client
+ * results). One per method: a second one fails with `INVALID_STATE`. A call that arrives with
+ * no such handler is answered with the error "Client didn't provide a result.".
+ *
+ * Ownership, errors: as `signalr_connection_on`; plus `INVALID_STATE`.
+ */
+signalr_result signalr_connection_on_invocation(signalr_connection *c,
+                                                const char *method,
+                                                signalr_invocation_handler_callback callback,
+                                                void *userdata,
+                                                signalr_userdata_free userdata_free,
+                                                uint64_t *out_handler_id);
+
+/**
+ * Removes every handler (and the client-result handler) of `method` (case-insensitive). Calls
+ * already queued for them are dropped. Not an error when there is none.
+ *
+ * Errors: `NULL_PARAMETER`, `INVALID_UTF8`.
+ */
+signalr_result signalr_connection_off(signalr_connection *c, const char *method);
+
+/**
+ * Removes one handler by the id `signalr_connection_on` or `_on_invocation` gave. Not an error
+ * when it is already gone.
+ *
+ * Errors: `NULL_PARAMETER`.
+ */
+signalr_result signalr_connection_remove_handler(signalr_connection *c, uint64_t handler_id);
+
+/**
+ * Invokes a hub method; `done` receives its result as JSON (`"null"` for a void method) or its
+ * error (`HUB_ERROR` with the server's text, `CONNECTION_CLOSED` when the connection went away).
+ *
+ * `args_json` is the text of a JSON array (`"[]"` for no arguments), borrowed for the call.
+ * Ownership: `userdata` is released with `userdata_free` exactly once: after `done` returned,
+ * or before this function returns when it fails.
+ * Called on: `done` on the connection's callback thread, exactly once when this returns OK.
+ * Errors: `NULL_PARAMETER`, `INVALID_UTF8`, `INVALID_JSON` (malformed or not an array),
+ * `INVALID_ARGUMENT` (empty method), `INVALID_STATE` (not `CONNECTED`), `CONNECTION_CLOSED`.
+ */
+signalr_result signalr_connection_invoke(signalr_connection *c,
+                                         const char *method,
+                                         const char *args_json,
+                                         signalr_completion_callback done,
+                                         void *userdata,
+                                         signalr_userdata_free userdata_free);
+
+/**
+ * `signalr_connection_invoke`, waiting up to `timeout_ms` (0 = no limit) for the result.
+ *
+ * Ownership: on OK `*out_json` is the result's JSON text, owned by the caller
+ * (`signalr_string_free`).
+ * Errors: as `signalr_connection_invoke` and its completion (`HUB_ERROR` leaves the server's
+ * text in `signalr_last_error_message()`); `TIMEOUT`; `WOULD_DEADLOCK` inside a callback.
+ */
+signalr_result signalr_connection_invoke_blocking(signalr_connection *c,
+                                                  const char *method,
+                                                  const char *args_json,
+                                                  uint64_t timeout_ms,
+                                                  char **out_json);
+
+/**
+ * Calls a hub method without waiting for it to run (no result). `done` (may be NULL) is called
+ * once the message was written to the transport.
+ *
+ * Ownership, callbacks, errors: as `signalr_connection_invoke`.
+ */
+signalr_result signalr_connection_send(signalr_connection *c,
+                                       const char *method,
+                                       const char *args_json,
+                                       signalr_completion_callback done,
+                                       void *userdata,
+                                       signalr_userdata_free userdata_free);
+
+/**
+ * `signalr_connection_send`, waiting up to `timeout_ms` (0 = no limit) until the message was
+ * written.
+ *
+ * Errors: as `signalr_connection_send`; `TIMEOUT`; `WOULD_DEADLOCK` inside a callback.
+ */
+signalr_result signalr_connection_send_blocking(signalr_connection *c,
+                                                const char *method,
+                                                const char *args_json,
+                                                uint64_t timeout_ms);
+
+/**
+ * `signalr_connection_invoke` for a hub method with `upload_count` stream parameters: their
+ * stream ids are appended after the arguments, and `out_uploads` (a caller array of
+ * `upload_count` pointers) receives one writer handle per stream on OK. Items written before
+ * the invocation went out are sent right after it.
+ *
+ * Ownership: each `out_uploads[i]` belongs to the caller (`signalr_upload_free`); `userdata`
+ * as for `signalr_connection_invoke`.
+ * Errors: as `signalr_connection_invoke`; `NULL_PARAMETER` when `out_uploads` is NULL and
+ * `upload_count` is not 0.
+ */
+signalr_result signalr_connection_invoke_with_uploads(signalr_connection *c,
+                                                      const char *method,
+                                                      const char *args_json,
+                                                      size_t upload_count,
+                                                      signalr_upload **out_uploads,
+                                                      signalr_completion_callback done,
+                                                      void *userdata,
+                                                      signalr_userdata_free userdata_free);
+
+/**
+ * `signalr_connection_send` for a hub method with `upload_count` stream parameters (see
+ * `signalr_connection_invoke_with_uploads`). `done` (may be NULL) is called once the
+ * invocation was written.
+ */
+signalr_result signalr_connection_send_with_uploads(signalr_connection *c,
+                                                    const char *method,
+                                                    const char *args_json,
+                                                    size_t upload_count,
+                                                    signalr_upload **out_uploads,
+                                                    signalr_completion_callback done,
+                                                    void *userdata,
+                                                    signalr_userdata_free userdata_free);
+
+/**
+ * Registers a callback told every state change.
+ *
+ * Each call adds one more callback; all are released when the connection is freed.
+ * Ownership: `userdata` is released with `userdata_free` exactly once, after the connection's
+ * teardown (its last call returned), or before this function returns when it fails.
+ * Errors: `NULL_PARAMETER`, `CONNECTION_CLOSED` (freed).
+ */
+signalr_result signalr_connection_on_state_changed(signalr_connection *c,
+                                                   signalr_state_changed_callback callback,
+                                                   void *userdata,
+                                                   signalr_userdata_free userdata_free);
+
+/**
+ * Registers a callback told when the connection closes.
+ *
+ * Each call adds one more callback; all are released when the connection is freed.
+ * Ownership: `userdata` is released with `userdata_free` exactly once, after the connection's
+ * teardown (its last call returned), or before this function returns when it fails.
+ * Errors: `NULL_PARAMETER`, `CONNECTION_CLOSED` (freed).
+ */
+signalr_result signalr_connection_on_closed(signalr_connection *c,
+                                            signalr_closed_callback callback,
+                                            void *userdata,
+                                            signalr_userdata_free userdata_free);
+
+/**
+ * Registers a callback told when automatic reconnect begins.
+ *
+ * Each call adds one more callback; all are released when the connection is freed.
+ * Ownership: `userdata` is released with `userdata_free` exactly once, after the connection's
+ * teardown (its last call returned), or before this function returns when it fails.
+ * Errors: `NULL_PARAMETER`, `CONNECTION_CLOSED` (freed).
+ */
+signalr_result signalr_connection_on_reconnecting(signalr_connection *c,
+                                                  signalr_reconnecting_callback callback,
+                                                  void *userdata,
+                                                  signalr_userdata_free userdata_free);
+
+/**
+ * Registers a callback told when automatic reconnect succeeded.
+ *
+ * Each call adds one more callback; all are released when the connection is freed.
+ * Ownership: `userdata` is released with `userdata_free` exactly once, after the connection's
+ * teardown (its last call returned), or before this function returns when it fails.
+ * Errors: `NULL_PARAMETER`, `CONNECTION_CLOSED` (freed).
+ */
+signalr_result signalr_connection_on_reconnected(signalr_connection *c,
+                                                 signalr_reconnected_callback callback,
+                                                 void *userdata,
+                                                 signalr_userdata_free userdata_free);
 
 /**
  * Sets (or, with a NULL `callback`, removes) the process-wide log callback and its level filter
@@ -216,6 +853,33 @@ signalr_result signalr_log_set_callback(signalr_log_callback callback,
 signalr_result signalr_log_set_level(uint32_t level);
 
 /**
+ * Answers with a result: the text of one JSON value (`"null"` is a valid result), borrowed for
+ * the call.
+ *
+ * Ownership: consumes `r` when it returns OK or `CONNECTION_CLOSED`; after a validation error
+ * (`INVALID_UTF8`, `INVALID_JSON`) `r` is untouched and must still be answered or freed.
+ * Errors: `NULL_PARAMETER`, `INVALID_UTF8`, `INVALID_JSON`, `CONNECTION_CLOSED` (the connection
+ * was lost, stopped or freed since the call arrived).
+ */
+signalr_result signalr_responder_complete(signalr_responder *r, const char *result_json);
+
+/**
+ * Answers with an error; the server's caller sees it as a HubException with this text.
+ *
+ * Ownership: as `signalr_responder_complete`.
+ * Errors: `NULL_PARAMETER`, `INVALID_UTF8`, `CONNECTION_CLOSED`.
+ */
+signalr_result signalr_responder_complete_with_error(signalr_responder *r, const char *error);
+
+/**
+ * Frees a responder without answering: the server gets the error "Client didn't provide a
+ * result.". NULL is a no-op.
+ *
+ * Ownership: consumes `r`.
+ */
+void signalr_responder_free(signalr_responder *r);
+
+/**
  * The message of the last failed `signalr_` call on this thread ("" after a successful one).
  *
  * Ownership: borrowed; never NULL; valid until the next `signalr_` call on this thread.
@@ -232,12 +896,108 @@ const char *signalr_last_error_message(void);
 const char *signalr_result_name(uint32_t code);
 
 /**
+ * Starts a server-to-client stream: `on_item` receives each item (JSON) in order, then `done`
+ * is called exactly once: OK when the server completed the stream, the error (`HUB_ERROR` with
+ * the server's text, `CONNECTION_CLOSED`), or `CANCELED` after `signalr_stream_cancel`.
+ *
+ * Ownership: `userdata` (shared by both callbacks) is released with `userdata_free` exactly
+ * once, after `done` returned, or before this function returns when it fails. `*out_stream`
+ * belongs to the caller (`signalr_stream_free`).
+ * Errors: as `signalr_connection_invoke`.
+ */
+signalr_result signalr_connection_stream(signalr_connection *c,
+                                         const char *method,
+                                         const char *args_json,
+                                         signalr_stream_item_callback on_item,
+                                         signalr_completion_callback done,
+                                         void *userdata,
+                                         signalr_userdata_free userdata_free,
+                                         signalr_stream **out_stream);
+
+/**
+ * `signalr_connection_stream` for a hub method with `upload_count` stream parameters (see
+ * `signalr_connection_invoke_with_uploads`).
+ */
+signalr_result signalr_connection_stream_with_uploads(signalr_connection *c,
+                                                      const char *method,
+                                                      const char *args_json,
+                                                      size_t upload_count,
+                                                      signalr_upload **out_uploads,
+                                                      signalr_stream_item_callback on_item,
+                                                      signalr_completion_callback done,
+                                                      void *userdata,
+                                                      signalr_userdata_free userdata_free,
+                                                      signalr_stream **out_stream);
+
+/**
+ * Cancels the stream: the server is sent CancelInvocation, no further item is reported, and
+ * `done` gets `SIGNALR_RESULT_CANCELED`. Not an error when the stream already ended.
+ *
+ * Errors: `NULL_PARAMETER`.
+ */
+signalr_result signalr_stream_cancel(signalr_stream *s);
+
+/**
+ * Frees a stream handle; a stream still running is canceled first (see
+ * `signalr_stream_cancel`). NULL is a no-op.
+ *
+ * Ownership: consumes `s`.
+ */
+void signalr_stream_free(signalr_stream *s);
+
+/**
  * Frees a string returned by this library. NULL is a no-op.
  *
  * Ownership: consumes `s`; never pass a string from elsewhere, nor one borrowed in a callback.
  * Thread safety: any thread.
  */
 void signalr_string_free(char *s);
+
+/**
+ * Answers an access-token request: `token` (NULL or "" = no token), or `error` (non-NULL = the
+ * provider failed: the start or reconnect attempt fails with `SIGNALR_RESULT_UNAUTHORIZED` and
+ * this text).
+ *
+ * Ownership: consumes `request` (also on failure); strings are borrowed for the call.
+ * Thread safety: any thread, at most once per request.
+ * Errors: `NULL_PARAMETER` (`request`), `INVALID_UTF8` (the request is then answered with an
+ * error).
+ */
+signalr_result signalr_token_request_complete(signalr_token_request *request,
+                                              const char *token,
+                                              const char *error);
+
+/**
+ * Sends one item (a JSON value, borrowed for the call).
+ *
+ * Errors: `NULL_PARAMETER`, `INVALID_UTF8`, `INVALID_JSON`, `INVALID_STATE` (already completed),
+ * `CONNECTION_CLOSED` (the connection went away or was freed), or the error of the invocation
+ * that failed to go out.
+ */
+signalr_result signalr_upload_write(signalr_upload *u, const char *item_json);
+
+/**
+ * Ends the stream normally. The handle must still be freed.
+ *
+ * Errors: as `signalr_upload_write`.
+ */
+signalr_result signalr_upload_complete(signalr_upload *u);
+
+/**
+ * Ends the stream with an error (the hub method sees it as an exception). The handle must
+ * still be freed.
+ *
+ * Errors: as `signalr_upload_write`.
+ */
+signalr_result signalr_upload_complete_with_error(signalr_upload *u, const char *error);
+
+/**
+ * Frees an upload handle; a stream not completed yet ends with the error "Stream canceled by
+ * client.". NULL is a no-op.
+ *
+ * Ownership: consumes `u`.
+ */
+void signalr_upload_free(signalr_upload *u);
 
 /**
  * The library's version, e.g. "0.1.0" (the same as the `SIGNALR_VERSION` macro of the header

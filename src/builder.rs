@@ -27,6 +27,8 @@ pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
 pub const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(100);
 /// Largest single message accepted from the server (as ASP.NET's default maximum, 32 MiB).
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 32 * 1024 * 1024;
+/// Unacknowledged bytes a stateful connection keeps for replay before sends wait (SR-6).
+pub const DEFAULT_STATEFUL_RECONNECT_BUFFER_SIZE: usize = 100_000;
 
 /// The validated settings of one connection.
 #[derive(Clone)]
@@ -44,6 +46,8 @@ pub(crate) struct Config {
     pub handshake_timeout: Duration,
     pub tls: TlsOptions,
     pub max_message_bytes: usize,
+    /// Stateful reconnect was asked for, with this replay-buffer limit in bytes (SR-6).
+    pub stateful_reconnect: Option<usize>,
     pub runtime: Handle,
 }
 
@@ -64,6 +68,7 @@ pub struct HubConnectionBuilder {
     ca_pems: Vec<Vec<u8>>,
     ca_files: Vec<PathBuf>,
     stateful_reconnect: bool,
+    stateful_reconnect_buffer_size: usize,
     max_message_bytes: usize,
     runtime: Option<Handle>,
 }
@@ -86,6 +91,7 @@ impl HubConnectionBuilder {
             ca_pems: Vec::new(),
             ca_files: Vec::new(),
             stateful_reconnect: false,
+            stateful_reconnect_buffer_size: DEFAULT_STATEFUL_RECONNECT_BUFFER_SIZE,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             runtime: None,
         }
@@ -120,7 +126,8 @@ impl HubConnectionBuilder {
         self
     }
 
-    /// Timeout of each HTTP request (negotiate) and of the WebSocket connect. Default 100 s.
+    /// Timeout of each HTTP request (negotiate, sends, the start of the Server-Sent Events stream,
+    /// the first poll) and of the WebSocket connect. Default 100 s. Polls wait up to 100 s.
     pub fn http_timeout(mut self, timeout: Duration) -> Self {
         self.http_timeout = timeout;
         self
@@ -184,6 +191,13 @@ impl HubConnectionBuilder {
         self
     }
 
+    /// Bytes of sent, not yet acknowledged messages kept for replay under stateful reconnect
+    /// (default 100,000); when reached, sends wait for the server's Ack (SR-6).
+    pub fn stateful_reconnect_buffer_size(mut self, bytes: usize) -> Self {
+        self.stateful_reconnect_buffer_size = bytes;
+        self
+    }
+
     /// Largest message accepted from the server (default 32 MiB); larger ones close the connection.
     pub fn max_message_bytes(mut self, max: usize) -> Self {
         self.max_message_bytes = max;
@@ -224,11 +238,6 @@ impl HubConnectionBuilder {
                 "negotiation can be skipped only when WebSockets is the only allowed transport".into(),
             ));
         }
-        if !TransportKind::ALL.iter().any(|&t| self.transports.contains(t) && t.is_implemented()) {
-            return Err(Error::NotSupported(
-                "Server-Sent Events and Long Polling are not supported yet; allow WebSockets".into(),
-            ));
-        }
         if self.stateful_reconnect {
             return Err(Error::NotSupported("stateful reconnect is not supported yet".into()));
         }
@@ -241,6 +250,11 @@ impl HubConnectionBuilder {
             if d.is_zero() {
                 return Err(Error::InvalidArgument(format!("{what} must be greater than zero")));
             }
+        }
+        if self.stateful_reconnect_buffer_size == 0 {
+            return Err(Error::InvalidArgument(
+                "stateful reconnect buffer size must be greater than zero".into(),
+            ));
         }
         if self.max_message_bytes == 0 {
             return Err(Error::InvalidArgument("maximum message size must be greater than zero".into()));
@@ -281,6 +295,7 @@ impl HubConnectionBuilder {
             handshake_timeout: self.handshake_timeout,
             tls,
             max_message_bytes: self.max_message_bytes,
+            stateful_reconnect: self.stateful_reconnect.then_some(self.stateful_reconnect_buffer_size),
             runtime: crate::runtime::pick(self.runtime),
         };
         HubConnection::new(config)

@@ -1,12 +1,20 @@
 //! HTTP plumbing shared by negotiate and the transports: one `reqwest::Client` per TLS
 //! configuration (connection pools are shared, not per connection), the headers every request
-//! carries, and a per-connection cookie jar kept by hand so that cookies set by
-//! negotiate can be replayed on the transport's requests.
+//! carries, a per-connection cookie jar kept by hand so that cookies set by
+//! negotiate can be replayed on the transport's requests, and the bearer token of the
+//! transports' HTTP requests with its one retry after a 401.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
-use crate::error::{Error, Result};
+use bytes::Bytes;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::Method;
+use url::Url;
+
+use crate::builder::AccessTokenProvider;
+use crate::error::{with_sources, Error, Result};
 use crate::tls::{self, TlsOptions};
 
 /// The HTTP client and TLS configuration shared by all connections with equal TLS options.
@@ -91,12 +99,146 @@ pub(crate) fn request_headers(
     headers.push(("X-Requested-With".into(), "XMLHttpRequest".into()));
     headers.push(("User-Agent".into(), user_agent()));
     if let Some(token) = token {
-        headers.push(("Authorization".into(), format!("Bearer {token}")));
+        headers.push(("Authorization".into(), bearer(token)));
     }
     if let Some(cookie) = cookies.header_value() {
         headers.push(("Cookie".into(), cookie));
     }
     headers
+}
+
+pub(crate) fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+/// The access token of one transport: the one fetched for its connect, renewed once through the
+/// provider when a request is answered 401. A token handed over by a negotiate redirect
+/// has no provider and is never renewed.
+pub(crate) struct Bearer {
+    token: Mutex<Option<String>>,
+    provider: Option<AccessTokenProvider>,
+}
+
+impl Bearer {
+    pub fn new(token: Option<String>, provider: Option<AccessTokenProvider>) -> Bearer {
+        Bearer { token: Mutex::new(token), provider }
+    }
+
+    pub fn current(&self) -> Option<String> {
+        self.token.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn can_renew(&self) -> bool {
+        self.provider.is_some()
+    }
+
+    async fn renew(&self) -> Result<()> {
+        let Some(provider) = &self.provider else { return Ok(()) };
+        let token = provider().await?;
+        *self.token.lock().unwrap_or_else(|p| p.into_inner()) = (!token.is_empty()).then_some(token);
+        Ok(())
+    }
+}
+
+/// The HTTP requests of one Server-Sent Events or Long Polling transport: every request carries
+/// the user's headers, the protocol's headers, the negotiate cookies (A-6 … A-8) and the bearer
+/// token.
+pub(crate) struct TransportHttp {
+    client: reqwest::Client,
+    headers: HeaderMap,
+    pub auth: Arc<Bearer>,
+    /// Timeout of sends and DELETE (N-3).
+    pub timeout: Duration,
+}
+
+impl TransportHttp {
+    /// `headers` must not hold `Authorization`: it comes from `auth`.
+    pub fn new(
+        client: reqwest::Client,
+        headers: &[(String, String)],
+        auth: Arc<Bearer>,
+        timeout: Duration,
+    ) -> Result<TransportHttp> {
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|e| Error::InvalidArgument(format!("invalid header name '{name}': {e}")))?;
+            let value = HeaderValue::from_str(value)
+                .map_err(|e| Error::InvalidArgument(format!("invalid value for header {name}: {e}")))?;
+            map.append(name, value);
+        }
+        Ok(TransportHttp { client, headers: map, auth, timeout })
+    }
+
+    /// Sends one request. A 401 renews the token through the provider and sends it once more
+    /// (A-1; the official clients do the same for every request but negotiate).
+    pub async fn send(
+        &self,
+        method: Method,
+        url: &Url,
+        body: Option<(Bytes, &'static str)>,
+        timeout: Option<Duration>,
+    ) -> Result<reqwest::Response> {
+        let response = self.send_once(method.clone(), url, body.clone(), timeout).await?;
+        if response.status() != reqwest::StatusCode::UNAUTHORIZED || !self.auth.can_renew() {
+            return Ok(response);
+        }
+        self.auth.renew().await?;
+        self.send_once(method, url, body, timeout).await
+    }
+
+    pub async fn send_once(
+        &self,
+        method: Method,
+        url: &Url,
+        body: Option<(Bytes, &'static str)>,
+        timeout: Option<Duration>,
+    ) -> Result<reqwest::Response> {
+        let mut request = self.request(method.clone(), url);
+        if let Some((bytes, content_type)) = body {
+            request = request.header(reqwest::header::CONTENT_TYPE, content_type).body(bytes);
+        }
+        if let Some(timeout) = timeout {
+            request = request.timeout(timeout);
+        }
+        request.send().await.map_err(|e| request_error(&method, url, e))
+    }
+
+    /// A request with this transport's headers and the current token.
+    pub fn request(&self, method: Method, url: &Url) -> reqwest::RequestBuilder {
+        let mut request = self.client.request(method, url.clone()).headers(self.headers.clone());
+        if let Some(token) = self.auth.current() {
+            request = request.header(reqwest::header::AUTHORIZATION, bearer(&token));
+        }
+        request
+    }
+}
+
+pub(crate) fn request_error(method: &Method, url: &Url, e: reqwest::Error) -> Error {
+    if e.is_timeout() {
+        Error::Timeout(format!("{method} {} timed out", without_query(url)))
+    } else {
+        Error::Transport(format!("{method} {} failed: {}", without_query(url), with_sources(&e)))
+    }
+}
+
+/// A URL for messages: the query may hold the connection token or an access token.
+pub(crate) fn without_query(url: &Url) -> String {
+    let mut url = url.clone();
+    url.set_query(None);
+    url.to_string()
+}
+
+/// The error for an unexpected status of a transport request.
+pub(crate) fn status_error(what: &str, url: &Url, status: reqwest::StatusCode) -> Error {
+    let url = without_query(url);
+    match status.as_u16() {
+        401 => Error::Unauthorized(format!("{what} to {url} returned 401 Unauthorized")),
+        404 => Error::Transport(format!(
+            "{what} to {url} returned 404 Not Found: the connection id is unknown to the server"
+        )),
+        _ => Error::Transport(format!("{what} to {url} returned HTTP {status}")),
+    }
 }
 
 #[cfg(test)]

@@ -34,6 +34,7 @@ pub mod transport;
 pub use builder::{
     AccessTokenProvider, HubConnectionBuilder, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_HTTP_TIMEOUT,
     DEFAULT_KEEP_ALIVE_INTERVAL, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_SERVER_TIMEOUT,
+    DEFAULT_STATEFUL_RECONNECT_BUFFER_SIZE,
 };
 pub use connection::{
     CloseCallback, ConnectionState, Handler, HandlerId, HubConnection, HubStream, PendingInvocation,

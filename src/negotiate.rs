@@ -106,18 +106,31 @@ pub(crate) fn parse_response(
     Ok(Ok(Negotiated { connection_id: r.connection_id, connection_token, transports }))
 }
 
-/// The transports to try, in the server's order: known, allowed and able to carry `format` (T-1).
-pub(crate) fn eligible_transports(
+/// The server's transports in its order (T-1), each either to be tried or with the reason it is
+/// skipped: unknown to the client, disallowed by the user, or unable to carry the protocol's
+/// transfer format.
+pub(crate) fn candidates(
     negotiated: &Negotiated,
     allowed: crate::transport::TransportSet,
+    format: crate::protocol::Format,
     transfer_format: &str,
-) -> Vec<TransportKind> {
+) -> Vec<std::result::Result<TransportKind, String>> {
     negotiated
         .transports
         .iter()
-        .filter_map(|(name, formats)| {
-            let kind = TransportKind::from_name(name)?;
-            (allowed.contains(kind) && formats.iter().any(|f| f == transfer_format)).then_some(kind)
+        .map(|(name, formats)| {
+            let kind = TransportKind::from_name(name)
+                .ok_or_else(|| format!("{name}: not supported by this client."))?;
+            if !allowed.contains(kind) {
+                return Err(format!("{kind}: disabled by the client."));
+            }
+            if !kind.carries(format) {
+                return Err(format!("{kind}: {}", crate::transport::SSE_TEXT_ONLY));
+            }
+            if !formats.iter().any(|f| f == transfer_format) {
+                return Err(format!("{kind}: the server does not offer the {transfer_format} transfer format on it."));
+            }
+            Ok(kind)
         })
         .collect()
 }
@@ -174,9 +187,20 @@ mod tests {
         )
         .unwrap()
         .unwrap();
+        use crate::protocol::Format;
         use TransportKind::*;
-        assert_eq!(eligible_transports(&n, TransportSet::ALL, "Text"), vec![LongPolling, ServerSentEvents, WebSockets]);
-        assert_eq!(eligible_transports(&n, TransportSet::ALL, "Binary"), vec![LongPolling, WebSockets]);
-        assert_eq!(eligible_transports(&n, TransportSet::only(WebSockets), "Text"), vec![WebSockets]);
+        let tried = |allowed, format, transfer| -> Vec<TransportKind> {
+            candidates(&n, allowed, format, transfer).into_iter().filter_map(|c| c.ok()).collect()
+        };
+        assert_eq!(tried(TransportSet::ALL, Format::Json, "Text"), vec![LongPolling, ServerSentEvents, WebSockets]);
+        assert_eq!(tried(TransportSet::ALL, Format::MessagePack, "Binary"), vec![LongPolling, WebSockets]);
+        assert_eq!(tried(TransportSet::only(WebSockets), Format::Json, "Text"), vec![WebSockets]);
+        let reasons: Vec<String> = candidates(&n, TransportSet::only(ServerSentEvents), Format::MessagePack, "Binary")
+            .into_iter()
+            .filter_map(|c| c.err())
+            .collect();
+        assert_eq!(reasons[0], "LongPolling: disabled by the client.");
+        assert_eq!(reasons[1], "Carrier: not supported by this client.");
+        assert!(reasons[2].starts_with("ServerSentEvents: The Server-Sent Events transport only supports the 'Text'"), "{}", reasons[2]);
     }
 }

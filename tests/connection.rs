@@ -1,6 +1,7 @@
 //! HubConnection basics against the real test hub: lifecycle, invoke, send, handlers, client
 //! results, ordering — each with both hub protocols.
 
+#[macro_use]
 mod support;
 
 use std::sync::{Arc, Mutex};
@@ -8,16 +9,17 @@ use std::sync::{Arc, Mutex};
 use signalr_native::{ConnectionState, Error, HubConnectionBuilder, Payload, NO_RESULT_ERROR};
 use support::*;
 
-#[tokio::test]
-async fn start_invoke_stop_walk_through_the_states() {
-    let hub = Hub::start();
-    for protocol in PROTOCOLS {
-        let c = builder(&hub, protocol).build().unwrap();
+pair_tests! {
+    async fn start_invoke_stop_walk_through_the_states(pair) {
+        let hub = Hub::start();
+        let c = builder(&hub, pair).build().unwrap();
         let mut events = Events::attach(&c);
         assert_eq!(c.state(), ConnectionState::Disconnected);
         assert_eq!(c.connection_id(), None);
+        assert_eq!(c.transport(), None);
         c.start().await.unwrap();
         assert_eq!(c.state(), ConnectionState::Connected);
+        assert_eq!(c.transport(), Some(pair.transport));
         let id = c.connection_id().expect("connection id after start");
         assert_eq!(call(&c, "GetConnectionId", "[]").await.unwrap(), format!("\"{id}\""));
 
@@ -34,6 +36,7 @@ async fn start_invoke_stop_walk_through_the_states() {
         c.stop().await;
         assert_eq!(c.state(), ConnectionState::Disconnected);
         assert_eq!(c.connection_id(), None);
+        assert_eq!(c.transport(), None);
         assert_eq!(events.next().await, Event::Closed(None));
         assert!(matches!(call(&c, "Echo", "[1]").await, Err(Error::InvalidState(_))));
         c.stop().await; // no-op when Disconnected
@@ -46,11 +49,10 @@ async fn start_invoke_stop_walk_through_the_states() {
     }
 }
 
-#[tokio::test]
-async fn hub_errors_reject_the_invoke_with_the_server_text() {
-    let hub = Hub::start();
-    for protocol in PROTOCOLS {
-        let c = connect(&hub, protocol).await;
+pair_tests! {
+    async fn hub_errors_reject_the_invoke_with_the_server_text(pair) {
+        let hub = Hub::start();
+        let c = connect(&hub, pair).await;
         let e = call(&c, "Fail", r#"["boom"]"#).await.unwrap_err();
         assert_eq!(
             e,
@@ -67,23 +69,23 @@ async fn hub_errors_reject_the_invoke_with_the_server_text() {
     }
 }
 
-#[tokio::test]
-async fn invalid_calls_are_rejected_before_anything_is_sent() {
-    let hub = Hub::start();
-    let c = connect(&hub, signalr_native::HubProtocol::Json).await;
-    assert!(matches!(c.invoke("Echo", json("{\"a\":1}")).await, Err(Error::InvalidArgument(_))));
-    assert!(matches!(c.invoke("", json("[]")).await, Err(Error::InvalidArgument(_))));
-    assert!(matches!(c.send("Echo", json("5")).await, Err(Error::InvalidArgument(_))));
-    assert!(matches!(c.on("", |_| {}), Err(Error::InvalidArgument(_))));
-    assert_eq!(call(&c, "Add", "[1,2]").await.unwrap(), "3");
-    c.stop().await;
+pair_tests! {
+    async fn invalid_calls_are_rejected_before_anything_is_sent(pair) {
+        let hub = Hub::start();
+        let c = connect(&hub, pair).await;
+        assert!(matches!(c.invoke("Echo", json("{\"a\":1}")).await, Err(Error::InvalidArgument(_))));
+        assert!(matches!(c.invoke("", json("[]")).await, Err(Error::InvalidArgument(_))));
+        assert!(matches!(c.send("Echo", json("5")).await, Err(Error::InvalidArgument(_))));
+        assert!(matches!(c.on("", |_| {}), Err(Error::InvalidArgument(_))));
+        assert_eq!(call(&c, "Add", "[1,2]").await.unwrap(), "3");
+        c.stop().await;
+    }
 }
 
-#[tokio::test]
-async fn send_is_done_once_written_and_handlers_registered_before_start_see_the_first_message() {
-    let hub = Hub::start();
-    for protocol in PROTOCOLS {
-        let c = builder(&hub, protocol).build().unwrap();
+pair_tests! {
+    async fn send_is_done_once_written_and_handlers_registered_before_start_see_the_first_message(pair) {
+        let hub = Hub::start();
+        let c = builder(&hub, pair).build().unwrap();
         let mut calls = Calls::attach(&c, "Notify");
         c.start().await.unwrap();
         c.send("SendToCaller", json(r#"["Notify","first",1]"#)).await.unwrap();
@@ -92,11 +94,10 @@ async fn send_is_done_once_written_and_handlers_registered_before_start_see_the_
     }
 }
 
-#[tokio::test]
-async fn several_handlers_run_in_order_and_names_match_case_insensitively() {
-    let hub = Hub::start();
-    for protocol in PROTOCOLS {
-        let c = connect(&hub, protocol).await;
+pair_tests! {
+    async fn several_handlers_run_in_order_and_names_match_case_insensitively(pair) {
+        let hub = Hub::start();
+        let c = connect(&hub, pair).await;
         let seen = Arc::new(Mutex::new(Vec::new()));
         let s = seen.clone();
         let first = c.on("ReceiveMessage", move |a| s.lock().unwrap().push(format!("first {}", text(a)))).unwrap();
@@ -119,11 +120,10 @@ async fn several_handlers_run_in_order_and_names_match_case_insensitively() {
     }
 }
 
-#[tokio::test]
-async fn messages_are_dispatched_in_arrival_order() {
-    let hub = Hub::start();
-    for protocol in PROTOCOLS {
-        let c = connect(&hub, protocol).await;
+pair_tests! {
+    async fn messages_are_dispatched_in_arrival_order(pair) {
+        let hub = Hub::start();
+        let c = connect(&hub, pair).await;
         let got = Arc::new(Mutex::new(Vec::new()));
         let g = got.clone();
         c.on("Flood", move |args| {
@@ -138,12 +138,11 @@ async fn messages_are_dispatched_in_arrival_order() {
     }
 }
 
-#[tokio::test]
-async fn client_results_answer_with_a_value_an_error_or_no_result() {
-    let hub = Hub::start();
-    for protocol in PROTOCOLS {
-        let c = connect(&hub, protocol).await;
-        let fmt = protocol.format();
+pair_tests! {
+    async fn client_results_answer_with_a_value_an_error_or_no_result(pair) {
+        let hub = Hub::start();
+        let c = connect(&hub, pair).await;
+        let fmt = pair.protocol.format();
         c.on_invoke("Double", move |args, r| {
             let (n,): (i64,) = args.to_value().unwrap();
             r.ok(Payload::from_value(&(n * 2), fmt).unwrap());
@@ -185,31 +184,33 @@ async fn client_results_answer_with_a_value_an_error_or_no_result() {
     }
 }
 
-#[tokio::test]
-async fn broadcast_and_groups_reach_the_right_connections() {
-    let hub = Hub::start();
-    let a = connect(&hub, signalr_native::HubProtocol::Json).await;
-    let b = connect(&hub, signalr_native::HubProtocol::MessagePack).await;
-    let mut a_calls = Calls::attach(&a, "Msg");
-    let mut b_calls = Calls::attach(&b, "Msg");
-    call(&a, "Broadcast", r#"["Msg","everyone"]"#).await.unwrap();
-    assert_eq!(text(&a_calls.next().await), r#"["everyone"]"#);
-    assert_eq!(text(&b_calls.next().await), r#"["everyone"]"#);
-    call(&b, "JoinGroup", r#"["g"]"#).await.unwrap();
-    call(&a, "SendToGroup", r#"["g","Msg","members"]"#).await.unwrap();
-    assert_eq!(text(&b_calls.next().await), r#"["members"]"#);
-    // `a` is no member: the next thing it sees is its own broadcast.
-    call(&a, "Broadcast", r#"["Msg","again"]"#).await.unwrap();
-    assert_eq!(text(&a_calls.next().await), r#"["again"]"#);
-    a.stop().await;
-    b.stop().await;
+pair_tests! {
+    async fn broadcast_and_groups_reach_the_right_connections(pair) {
+        let hub = Hub::start();
+        // The other member speaks another pair.
+        let other = if pair == Pair::LONG_POLLING_MESSAGEPACK { Pair::WEBSOCKETS_JSON } else { Pair::LONG_POLLING_MESSAGEPACK };
+        let a = connect(&hub, pair).await;
+        let b = connect(&hub, other).await;
+        let mut a_calls = Calls::attach(&a, "Msg");
+        let mut b_calls = Calls::attach(&b, "Msg");
+        call(&a, "Broadcast", r#"["Msg","everyone"]"#).await.unwrap();
+        assert_eq!(text(&a_calls.next().await), r#"["everyone"]"#);
+        assert_eq!(text(&b_calls.next().await), r#"["everyone"]"#);
+        call(&b, "JoinGroup", r#"["g"]"#).await.unwrap();
+        call(&a, "SendToGroup", r#"["g","Msg","members"]"#).await.unwrap();
+        assert_eq!(text(&b_calls.next().await), r#"["members"]"#);
+        // `a` is no member: the next thing it sees is its own broadcast.
+        call(&a, "Broadcast", r#"["Msg","again"]"#).await.unwrap();
+        assert_eq!(text(&a_calls.next().await), r#"["again"]"#);
+        a.stop().await;
+        b.stop().await;
+    }
 }
 
-#[tokio::test]
-async fn stop_fails_pending_invocations_and_ends_disconnected() {
-    let hub = Hub::start();
-    for protocol in PROTOCOLS {
-        let c = connect(&hub, protocol).await;
+pair_tests! {
+    async fn stop_fails_pending_invocations_and_ends_disconnected(pair) {
+        let hub = Hub::start();
+        let c = connect(&hub, pair).await;
         let mut events = Events::attach(&c);
         let pending = begin(&c, "Delay", "[60000]").await;
         c.stop().await;
@@ -219,13 +220,14 @@ async fn stop_fails_pending_invocations_and_ends_disconnected() {
     }
 }
 
-#[tokio::test]
-async fn dropping_the_last_handle_stops_the_connection() {
-    let hub = Hub::start();
-    let c = connect(&hub, signalr_native::HubProtocol::Json).await;
-    let mut events = Events::attach(&c);
-    drop(c);
-    assert_eq!(events.next().await, Event::Closed(None));
+pair_tests! {
+    async fn dropping_the_last_handle_stops_the_connection(pair) {
+        let hub = Hub::start();
+        let c = connect(&hub, pair).await;
+        let mut events = Events::attach(&c);
+        drop(c);
+        assert_eq!(events.next().await, Event::Closed(None));
+    }
 }
 
 #[tokio::test]
@@ -237,9 +239,11 @@ async fn builder_rejects_invalid_configurations_without_io() {
     assert!(matches!(e, Error::InvalidArgument(_)), "{e}");
     let e = HubConnectionBuilder::new("http://h/hub").skip_negotiation(true).build().unwrap_err();
     assert!(e.to_string().contains("only when WebSockets"), "{e}");
-    let sse_lp = TransportSet::only(TransportKind::ServerSentEvents).with(TransportKind::LongPolling);
-    let e = HubConnectionBuilder::new("http://h/hub").transports(sse_lp).build().unwrap_err();
-    assert!(matches!(e, Error::NotSupported(_)), "{e}");
+    let e = HubConnectionBuilder::new("http://h/hub").transports(TransportSet::NONE).build().unwrap_err();
+    assert!(matches!(e, Error::InvalidArgument(_)), "{e}");
+    let sse = TransportSet::only(TransportKind::ServerSentEvents);
+    let e = HubConnectionBuilder::new("http://h/hub").transports(sse).skip_negotiation(true).build().unwrap_err();
+    assert!(e.to_string().contains("only when WebSockets"), "{e}");
     let e = HubConnectionBuilder::new("http://h/hub").stateful_reconnect(true).build().unwrap_err();
     assert!(matches!(e, Error::NotSupported(_)), "{e}");
     let e = HubConnectionBuilder::new("http://h/hub").header("Bad Name", "v").build().unwrap_err();

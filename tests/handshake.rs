@@ -1,6 +1,7 @@
 //! Handshake edge cases and WebSocket close codes, against a scripted WebSocket server (the test
 //! hub always answers handshakes correctly).
 
+#[macro_use]
 mod support;
 
 use signalr_native::{ConnectionState, Error, HubProtocol};

@@ -1,15 +1,15 @@
 //! Server-to-client streams and client-to-server (upload) streams against the test hub.
 
+#[macro_use]
 mod support;
 
 use signalr_native::{Error, UPLOAD_CANCELED_ERROR};
 use support::*;
 
-#[tokio::test]
-async fn server_stream_delivers_items_in_order_then_ends() {
-    let hub = Hub::start();
-    for protocol in PROTOCOLS {
-        let c = connect(&hub, protocol).await;
+pair_tests! {
+    async fn server_stream_delivers_items_in_order_then_ends(pair) {
+        let hub = Hub::start();
+        let c = connect(&hub, pair).await;
         let mut s = c.stream("Counter", json("[5,0]")).await.unwrap();
         let mut items = Vec::new();
         while let Some(item) = s.next().await {
@@ -21,11 +21,10 @@ async fn server_stream_delivers_items_in_order_then_ends() {
     }
 }
 
-#[tokio::test]
-async fn server_stream_error_is_the_last_item() {
-    let hub = Hub::start();
-    for protocol in PROTOCOLS {
-        let c = connect(&hub, protocol).await;
+pair_tests! {
+    async fn server_stream_error_is_the_last_item(pair) {
+        let hub = Hub::start();
+        let c = connect(&hub, pair).await;
         // Wrong argument types: the hub answers the StreamInvocation with an error Completion.
         let mut s = c.stream("Counter", json(r#"["x","y"]"#)).await.unwrap();
         let first = s.next().await.expect("an error item");
@@ -35,11 +34,10 @@ async fn server_stream_error_is_the_last_item() {
     }
 }
 
-#[tokio::test]
-async fn cancelling_a_stream_stops_it_and_the_connection_stays_usable() {
-    let hub = Hub::start();
-    for protocol in PROTOCOLS {
-        let c = connect(&hub, protocol).await;
+pair_tests! {
+    async fn cancelling_a_stream_stops_it_and_the_connection_stays_usable(pair) {
+        let hub = Hub::start();
+        let c = connect(&hub, pair).await;
         let mut s = c.stream("Counter", json("[1000000,1]")).await.unwrap();
         assert_eq!(text(&s.next().await.unwrap().unwrap()), "0");
         assert_eq!(text(&s.next().await.unwrap().unwrap()), "1");
@@ -54,21 +52,21 @@ async fn cancelling_a_stream_stops_it_and_the_connection_stays_usable() {
     }
 }
 
-#[tokio::test]
-async fn pending_stream_fails_when_the_connection_stops() {
-    let hub = Hub::start();
-    let c = connect(&hub, signalr_native::HubProtocol::Json).await;
-    let mut s = c.stream("Counter", json("[10,60000]")).await.unwrap();
-    c.stop().await;
-    assert_eq!(s.next().await, Some(Err(Error::Closed(None))));
-    assert!(s.next().await.is_none());
+pair_tests! {
+    async fn pending_stream_fails_when_the_connection_stops(pair) {
+        let hub = Hub::start();
+        let c = connect(&hub, pair).await;
+        let mut s = c.stream("Counter", json("[10,60000]")).await.unwrap();
+        c.stop().await;
+        assert_eq!(s.next().await, Some(Err(Error::Closed(None))));
+        assert!(s.next().await.is_none());
+    }
 }
 
-#[tokio::test]
-async fn upload_stream_items_and_completion_reach_the_hub() {
-    let hub = Hub::start();
-    for protocol in PROTOCOLS {
-        let c = connect(&hub, protocol).await;
+pair_tests! {
+    async fn upload_stream_items_and_completion_reach_the_hub(pair) {
+        let hub = Hub::start();
+        let c = connect(&hub, pair).await;
         let (result, mut uploads) = c.invoke_with_uploads("Sum", json("[]"), 1).await.unwrap();
         let upload = uploads.pop().unwrap();
         for n in [1, 2, 3, 4] {
@@ -80,11 +78,10 @@ async fn upload_stream_items_and_completion_reach_the_hub() {
     }
 }
 
-#[tokio::test]
-async fn upload_stream_errors_reach_the_hub() {
-    let hub = Hub::start();
-    for protocol in PROTOCOLS {
-        let c = connect(&hub, protocol).await;
+pair_tests! {
+    async fn upload_stream_errors_reach_the_hub(pair) {
+        let hub = Hub::start();
+        let c = connect(&hub, pair).await;
         let (result, mut uploads) = c.invoke_with_uploads("Sum", json("[]"), 1).await.unwrap();
         let upload = uploads.pop().unwrap();
         upload.send(json("1")).unwrap();
@@ -101,11 +98,10 @@ async fn upload_stream_errors_reach_the_hub() {
     }
 }
 
-#[tokio::test]
-async fn upload_into_a_server_stream_echoes_in_order() {
-    let hub = Hub::start();
-    for protocol in PROTOCOLS {
-        let c = connect(&hub, protocol).await;
+pair_tests! {
+    async fn upload_into_a_server_stream_echoes_in_order(pair) {
+        let hub = Hub::start();
+        let c = connect(&hub, pair).await;
         let (mut echoed, mut uploads) = c.stream_with_uploads("UploadEcho", json("[]"), 1).await.unwrap();
         let upload = uploads.pop().unwrap();
         for word in ["a", "b", "c"] {
@@ -125,14 +121,15 @@ async fn upload_into_a_server_stream_echoes_in_order() {
     }
 }
 
-#[tokio::test]
-async fn uploads_of_a_lost_connection_fail_and_write_nothing() {
-    let hub = Hub::start();
-    let c = connect(&hub, signalr_native::HubProtocol::Json).await;
-    let (result, mut uploads) = c.invoke_with_uploads("Sum", json("[]"), 1).await.unwrap();
-    let upload = uploads.pop().unwrap();
-    c.stop().await;
-    assert_eq!(result.await, Err(Error::Closed(None)));
-    assert!(matches!(upload.send(json("1")), Err(Error::Closed(_))));
-    assert!(matches!(upload.complete(), Err(Error::Closed(_))));
+pair_tests! {
+    async fn uploads_of_a_lost_connection_fail_and_write_nothing(pair) {
+        let hub = Hub::start();
+        let c = connect(&hub, pair).await;
+        let (result, mut uploads) = c.invoke_with_uploads("Sum", json("[]"), 1).await.unwrap();
+        let upload = uploads.pop().unwrap();
+        c.stop().await;
+        assert_eq!(result.await, Err(Error::Closed(None)));
+        assert!(matches!(upload.send(json("1")), Err(Error::Closed(_))));
+        assert!(matches!(upload.complete(), Err(Error::Closed(_))));
+    }
 }

@@ -2,6 +2,7 @@
 //! of preference, and perform the hub handshake. Shared by `start` and every reconnect attempt.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
@@ -10,7 +11,7 @@ use url::Url;
 use super::Inner;
 use crate::builder::AccessTokenProvider;
 use crate::error::{with_sources, Error, Result};
-use crate::http::request_headers;
+use crate::http::{request_headers, Bearer};
 use crate::negotiate::{self, Negotiated, MAX_REDIRECTS};
 use crate::protocol::{HandshakeRequest, MessageReader};
 use crate::transport::{self, ConnectRequest, TransportKind, TransportReader, TransportWriter};
@@ -43,6 +44,14 @@ impl Tokens {
         };
         Ok((!token.is_empty()).then_some(token))
     }
+
+    /// What renews the token after a 401: the user's provider, never a redirect's fixed token.
+    fn provider(&self) -> Option<AccessTokenProvider> {
+        match self {
+            Tokens::Provider(provider) => provider.clone(),
+            Tokens::Fixed(_) => None,
+        }
+    }
 }
 
 async fn cancelable<T>(stop: &CancellationToken, what: &str, f: impl Future<Output = Result<T>>) -> Result<T> {
@@ -68,21 +77,23 @@ pub(crate) async fn establish(inner: &Inner, stop: &CancellationToken) -> Result
 
     let (mut url, mut negotiated) =
         cancelable(stop, STOPPED_DURING_NEGOTIATION, negotiate_all(inner, &mut tokens)).await?;
-    let format = config.protocol.transfer_format();
-    let candidates = negotiate::eligible_transports(&negotiated, config.transports, format);
-    if candidates.is_empty() {
-        return Err(Error::Negotiation(
-            "None of the transports supported by the client are supported by the server.".into(),
-        ));
-    }
-    let mut failures: Vec<(TransportKind, Error)> = Vec::new();
-    for (i, kind) in candidates.iter().copied().enumerate() {
-        if !kind.is_implemented() {
-            failures.push((kind, Error::NotSupported(format!("the {} transport is not supported yet", kind.name()))));
-            continue;
-        }
-        if i > 0 && failures.iter().any(|(k, _)| k.is_implemented()) {
-            // The failed attempt consumed the connection token: negotiate afresh (T-2).
+    let format = config.protocol.format();
+    let candidates =
+        negotiate::candidates(&negotiated, config.transports, format, config.protocol.transfer_format());
+    // What happened to each transport, in the server's order (T-2).
+    let mut outcomes: Vec<String> = Vec::new();
+    let mut failures: Vec<Error> = Vec::new();
+    for candidate in candidates {
+        let kind = match candidate {
+            Ok(kind) => kind,
+            Err(skipped) => {
+                tracing::debug!("skipping transport {skipped}");
+                outcomes.push(skipped);
+                continue;
+            }
+        };
+        if !failures.is_empty() {
+            // The failed attempt used up the connection token: negotiate afresh (T-2).
             (url, negotiated) =
                 cancelable(stop, STOPPED_DURING_NEGOTIATION, negotiate_all(inner, &mut tokens)).await?;
         }
@@ -93,19 +104,34 @@ pub(crate) async fn establish(inner: &Inner, stop: &CancellationToken) -> Result
             }
             Err(e @ Error::Canceled(_)) => return Err(e),
             Err(e) => {
-                tracing::debug!("{} failed to start: {e}", kind.name());
-                failures.push((kind, e));
+                tracing::debug!("{kind} failed to start: {e}");
+                outcomes.push(format!("{kind} failed: {e}"));
+                failures.push(e);
             }
         }
     }
-    if failures.len() == 1 {
-        return Err(failures.pop().map(|(_, e)| e).unwrap_or_else(|| Error::Internal("no transport tried".into())));
+    match failures.len() {
+        0 if outcomes.is_empty() => Err(Error::Negotiation(
+            "None of the transports supported by the client are supported by the server.".into(),
+        )),
+        0 => Err(Error::Negotiation(format!(
+            "None of the transports supported by the client are supported by the server. {}",
+            outcomes.join(" ")
+        ))),
+        // One attempt: its error as it is (an Unauthorized stays Unauthorized).
+        1 => Err(failures.pop().unwrap_or_else(|| Error::Internal("no transport failure recorded".into()))),
+        _ => {
+            let text = format!(
+                "Unable to connect to the server with any of the available transports. {}",
+                outcomes.join(" ")
+            );
+            if failures.iter().all(|e| matches!(e, Error::Unauthorized(_))) {
+                Err(Error::Unauthorized(text))
+            } else {
+                Err(Error::Transport(text))
+            }
+        }
     }
-    let list: Vec<String> = failures.iter().map(|(k, e)| format!("{}: {e}", k.name())).collect();
-    Err(Error::Transport(format!(
-        "Unable to connect to the server with any of the available transports. {}",
-        list.join(" ")
-    )))
 }
 
 /// Negotiates, following redirects (N-8), and returns the final URL with its answer.
@@ -165,16 +191,21 @@ async fn open(
     url: Url,
     tokens: &Tokens,
 ) -> Result<(TransportReader, TransportWriter)> {
-    // the token provider is asked again for every connect.
+    // the token provider is asked again for every connect; the HTTP transports keep that
+    // token for their requests and ask again after a 401.
     let token = tokens.get().await?;
     let request = ConnectRequest {
         url,
-        headers: request_headers(&inner.config.headers, token.as_deref(), &inner.cookies),
+        headers: request_headers(&inner.config.headers, None, &inner.cookies),
+        auth: Arc::new(Bearer::new(token, tokens.provider())),
         format: inner.config.protocol.format(),
         tls: inner.http.tls.clone(),
+        http: inner.http.client.clone(),
         timeout: inner.config.http_timeout,
     };
-    transport::connect(kind, request).await
+    let opened = transport::connect(kind, request).await?;
+    inner.set_transport(kind);
+    Ok(opened)
 }
 
 async fn handshake(

@@ -24,7 +24,7 @@ pub(crate) async fn start(inner: Arc<Inner>) -> Result<()> {
             )));
         }
         let lifecycle = Lifecycle::new();
-        data.state = ConnectionState::Connecting;
+        data.set(ConnectionState::Connecting);
         data.lifecycle = Some(lifecycle.clone());
         lifecycle
     };
@@ -54,7 +54,7 @@ pub(crate) async fn start(inner: Arc<Inner>) -> Result<()> {
             lifecycle.finish();
             return Err(Error::Canceled("The connection was stopped during start.".into()));
         }
-        data.state = ConnectionState::Connected;
+        data.set(ConnectionState::Connected);
         data.connection_id = rest.connection_id.clone();
         data.session = Some(session.clone());
     }
@@ -91,7 +91,7 @@ async fn drive(inner: Arc<Inner>, lifecycle: Arc<Lifecycle>, mut session: Arc<Se
         .await;
         let (cause, may_reconnect) = match ended {
             Ended::Stopped => {
-                inner.lock_state().state = ConnectionState::Disconnecting;
+                inner.lock_state().set(ConnectionState::Disconnecting);
                 session.stop().await;
                 drop(rx);
                 break None;
@@ -148,7 +148,7 @@ async fn reconnect(inner: &Arc<Inner>, lifecycle: &Lifecycle, lost: Option<Error
         if lifecycle.stop.is_cancelled() {
             return Reconnect::Closed(None);
         }
-        data.state = ConnectionState::Reconnecting;
+        data.set(ConnectionState::Reconnecting);
         data.connection_id = None;
         data.session = None;
     }
@@ -177,7 +177,7 @@ async fn reconnect(inner: &Arc<Inner>, lifecycle: &Lifecycle, lost: Option<Error
                         session.end(None);
                         return Reconnect::Closed(None);
                     }
-                    data.state = ConnectionState::Connected;
+                    data.set(ConnectionState::Connected);
                     data.connection_id = rx.connection_id.clone();
                     data.session = Some(session.clone());
                 }

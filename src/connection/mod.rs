@@ -17,7 +17,7 @@ mod state;
 mod streams;
 mod writer;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::Serialize;
@@ -32,6 +32,7 @@ use crate::builder::Config;
 use crate::error::{Error, Result};
 use crate::http::{CookieJar, HttpStack};
 use crate::protocol::{HubMessage, HubProtocol, Invocation, Payload};
+use crate::transport::TransportKind;
 use handlers::Handlers;
 use invocations::Pending;
 use session::Session;
@@ -88,6 +89,9 @@ pub(crate) struct Inner {
     callbacks: Callbacks,
     /// Invocation and stream ids, one counter for both, not reset on reconnect (I-3, ID-21).
     next_id: AtomicU64,
+    /// The transport of the latest established session (`TransportKind` bits, 0 = none); only
+    /// meaningful while a session exists.
+    transport: AtomicU8,
     state: Mutex<StateData>,
 }
 
@@ -98,7 +102,7 @@ impl Inner {
 
     fn set_disconnected(&self) {
         let mut data = self.lock_state();
-        data.state = ConnectionState::Disconnected;
+        data.set(ConnectionState::Disconnected);
         data.connection_id = None;
         data.session = None;
         data.lifecycle = None;
@@ -114,6 +118,10 @@ impl Inner {
                 data.state
             ))),
         }
+    }
+
+    fn set_transport(&self, kind: TransportKind) {
+        self.transport.store(kind as u8, Ordering::Release);
     }
 
     fn next_id(&self) -> u64 {
@@ -164,6 +172,7 @@ impl HubConnection {
             handlers: Handlers::default(),
             callbacks: Callbacks::default(),
             next_id: AtomicU64::new(0),
+            transport: AtomicU8::new(0),
             state: Mutex::new(StateData::default()),
         };
         Ok(HubConnection { owner: Arc::new(Owner { inner: Arc::new(inner) }) })
@@ -188,7 +197,7 @@ impl HubConnection {
             let mut data = self.inner().lock_state();
             let Some(lifecycle) = data.lifecycle.clone() else { return };
             if data.state == ConnectionState::Connected {
-                data.state = ConnectionState::Disconnecting;
+                data.set(ConnectionState::Disconnecting);
             }
             lifecycle
         };
@@ -204,6 +213,14 @@ impl HubConnection {
     /// was skipped. Changes on every reconnect.
     pub fn connection_id(&self) -> Option<String> {
         self.inner().lock_state().connection_id.clone()
+    }
+
+    /// The transport in use; `None` when there is no session (not connected, or reconnecting).
+    pub fn transport(&self) -> Option<TransportKind> {
+        if self.inner().lock_state().session.is_none() {
+            return None;
+        }
+        TransportKind::from_bits(self.inner().transport.load(Ordering::Acquire))
     }
 
     pub fn protocol(&self) -> HubProtocol {
@@ -369,6 +386,12 @@ impl HubConnection {
 
     pub fn on_reconnected(&self, callback: impl Fn(Option<&str>) + Send + Sync + 'static) {
         self.inner().callbacks.reconnected.lock().unwrap_or_else(|p| p.into_inner()).push(Arc::new(callback));
+    }
+
+    /// Called on every state change with `(old, new)`, in order. It runs while the connection's
+    /// state lock is held: it must be quick and must not call this connection (queue the event).
+    pub fn on_state_changed(&self, callback: impl Fn(ConnectionState, ConnectionState) + Send + Sync + 'static) {
+        self.inner().lock_state().observers.push(Arc::new(callback));
     }
 }
 

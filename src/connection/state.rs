@@ -59,16 +59,39 @@ impl Lifecycle {
     }
 }
 
+/// Told every state change as `(old, new)`. Runs while the state lock is held, in the order of
+/// the changes: it must be quick and must not call the connection.
+pub(crate) type StateObserver = Arc<dyn Fn(ConnectionState, ConnectionState) + Send + Sync>;
+
 /// Everything guarded by the connection's state lock.
 pub(crate) struct StateData {
+    /// Changed only through [`StateData::set`], which tells the observers.
     pub state: ConnectionState,
     pub connection_id: Option<String>,
     pub session: Option<Arc<Session>>,
     pub lifecycle: Option<Arc<Lifecycle>>,
+    pub observers: Vec<StateObserver>,
+}
+
+impl StateData {
+    pub fn set(&mut self, new: ConnectionState) {
+        let old = std::mem::replace(&mut self.state, new);
+        if old != new {
+            for observer in &self.observers {
+                super::guarded("on_state_changed", || observer(old, new));
+            }
+        }
+    }
 }
 
 impl Default for StateData {
     fn default() -> Self {
-        StateData { state: ConnectionState::Disconnected, connection_id: None, session: None, lifecycle: None }
+        StateData {
+            state: ConnectionState::Disconnected,
+            connection_id: None,
+            session: None,
+            lifecycle: None,
+            observers: Vec::new(),
+        }
     }
 }

@@ -72,11 +72,49 @@ pub(crate) unsafe fn opt_str_arg<'a>(ptr: *const c_char, name: &str) -> FfiResul
     }
 }
 
-/// A borrowed `(pointer, length)` byte slice; NULL is allowed only with length 0.
+/// Ties an opaque C handle type (an empty marker struct) to the Rust value behind its pointer.
+///
+/// Every handle of this API is a `Box` of its `Inner` owned by the caller: created by
+/// [`to_handle`], borrowed by [`handle_ref`]/[`handle_mut`], released by [`take_handle`]. These
+/// are the only pointer casts of the C API.
+pub(crate) trait BoxCastable {
+    type Inner;
+}
+
+/// Hands `value` to C as a caller-owned handle.
+pub(crate) fn to_handle<C: BoxCastable>(value: C::Inner) -> *mut C {
+    Box::into_raw(Box::new(value)).cast()
+}
+
+/// Borrows the value behind a handle.
 ///
 /// # Safety
-/// `ptr` is NULL or points to `len` readable bytes valid for the call.
-pub(crate) unsafe fn bytes_arg<'a>(ptr: *const u8, len: usize, name: &str) -> FfiResult<&'a [u8]> {
+/// `ptr` is NULL or a live handle of type `C` from [`to_handle`].
+pub(crate) unsafe fn handle_ref<'a, C: BoxCastable>(ptr: *const C, name: &str) -> FfiResult<&'a C::Inner> {
+    ptr.cast::<C::Inner>().as_ref().ok_or_else(|| null(name))
+}
+
+/// Mutably borrows the value behind a single-owner handle (a builder).
+///
+/// # Safety
+/// `ptr` is NULL or a live handle of type `C` that no other thread uses during the call.
+pub(crate) unsafe fn handle_mut<'a, C: BoxCastable>(ptr: *mut C, name: &str) -> FfiResult<&'a mut C::Inner> {
+    ptr.cast::<C::Inner>().as_mut().ok_or_else(|| null(name))
+}
+
+/// Takes back ownership of a handle (for `_free` and consuming calls); `None` for NULL.
+///
+/// # Safety
+/// `ptr` is NULL or a live handle of type `C` from [`to_handle`], not used afterwards.
+pub(crate) unsafe fn take_handle<C: BoxCastable>(ptr: *mut C) -> Option<Box<C::Inner>> {
+    (!ptr.is_null()).then(|| Box::from_raw(ptr.cast::<C::Inner>()))
+}
+
+/// A borrowed array argument; NULL is allowed only with length 0.
+///
+/// # Safety
+/// `ptr` is NULL or points to `len` readable values valid for the call.
+pub(crate) unsafe fn slice_arg<'a, T>(ptr: *const T, len: usize, name: &str) -> FfiResult<&'a [T]> {
     match (ptr.is_null(), len) {
         (true, 0) => Ok(&[]),
         (true, _) => Err(null(name)),
@@ -84,20 +122,29 @@ pub(crate) unsafe fn bytes_arg<'a>(ptr: *const u8, len: usize, name: &str) -> Ff
     }
 }
 
-/// A shared reference to a library object handed out earlier.
+/// A JSON arguments array (`"[]"` for none), validated here so that a malformed one fails the
+/// call itself rather than its completion.
 ///
 /// # Safety
-/// `ptr` is NULL or a live object of type `T` created by this library.
-pub(crate) unsafe fn ref_arg<'a, T>(ptr: *const T, name: &str) -> FfiResult<&'a T> {
-    ptr.as_ref().ok_or_else(|| null(name))
+/// As [`str_arg`].
+pub(crate) unsafe fn json_array_arg(ptr: *const c_char, name: &str) -> FfiResult<crate::Payload> {
+    let text = str_arg(ptr, name)?;
+    let payload = crate::Payload::from_json(text.to_owned())
+        .map_err(|e| Failure::new(signalr_result::InvalidJson, format!("`{name}`: {e}")))?;
+    if !payload.is_array() {
+        return Err(Failure::new(signalr_result::InvalidJson, format!("`{name}` must be a JSON array (\"[]\" for none)")));
+    }
+    Ok(payload)
 }
 
-/// A mutable reference to a single-owner library object (a builder).
+/// A single JSON value (an upload item, a client result).
 ///
 /// # Safety
-/// `ptr` is NULL or a live object of type `T` that no other thread uses during the call.
-pub(crate) unsafe fn mut_arg<'a, T>(ptr: *mut T, name: &str) -> FfiResult<&'a mut T> {
-    ptr.as_mut().ok_or_else(|| null(name))
+/// As [`str_arg`].
+pub(crate) unsafe fn json_value_arg(ptr: *const c_char, name: &str) -> FfiResult<crate::Payload> {
+    let text = str_arg(ptr, name)?;
+    crate::Payload::from_json(text.to_owned())
+        .map_err(|e| Failure::new(signalr_result::InvalidJson, format!("`{name}`: {e}")))
 }
 
 /// An out-parameter, checked before any work so that it is written only on success.
@@ -139,8 +186,8 @@ mod tests {
     fn null_arguments_are_errors() {
         let err = unsafe { str_arg(std::ptr::null(), "url") }.unwrap_err();
         assert_eq!((err.code, err.message.as_str()), (signalr_result::NullParameter, "`url` is NULL"));
-        assert!(unsafe { bytes_arg(std::ptr::null(), 0, "data") }.unwrap().is_empty());
-        assert_eq!(unsafe { bytes_arg(std::ptr::null(), 3, "data") }.unwrap_err().code, signalr_result::NullParameter);
+        assert!(unsafe { slice_arg::<u8>(std::ptr::null(), 0, "data") }.unwrap().is_empty());
+        assert_eq!(unsafe { slice_arg::<u8>(std::ptr::null(), 3, "data") }.unwrap_err().code, signalr_result::NullParameter);
     }
 
     #[test]

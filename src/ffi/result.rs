@@ -152,3 +152,28 @@ pub extern "C" fn signalr_result_name(code: u32) -> *const c_char {
         .map(|r| r.name().as_ptr())
         .unwrap_or(c"SIGNALR_RESULT_UNKNOWN".as_ptr())
 }
+
+/// The status a core error maps to (the table in `notes/c-api.md`); the message is its text.
+pub(crate) fn code_of(error: &crate::Error) -> signalr_result {
+    use crate::Error as E;
+    match error {
+        E::InvalidArgument(_) | E::NotSupported(_) => signalr_result::InvalidArgument,
+        E::InvalidState(_) => signalr_result::InvalidState,
+        E::Negotiation(_) => signalr_result::NegotiationFailed,
+        E::Transport(_) => signalr_result::TransportFailed,
+        E::Protocol(_) => signalr_result::ProtocolError,
+        E::Hub(_) => signalr_result::HubError,
+        E::Timeout(_) => signalr_result::Timeout,
+        E::Closed(_) | E::ServerClosed(_) => signalr_result::ConnectionClosed,
+        E::Canceled(_) => signalr_result::Canceled,
+        E::Handshake(_) => signalr_result::HandshakeFailed,
+        E::Unauthorized(_) => signalr_result::Unauthorized,
+        E::Internal(_) => signalr_result::Internal,
+    }
+}
+
+impl From<crate::Error> for Failure {
+    fn from(error: crate::Error) -> Self {
+        Failure::new(code_of(&error), error.to_string())
+    }
+}

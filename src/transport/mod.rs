@@ -2,10 +2,15 @@
 //! `TransportReader` (chunks in arrival order) and `TransportWriter` (batches of framed
 //! messages); which transport runs behind them is decided here.
 //!
-//! Static dispatch through enums keeps the per-frame path free of boxing; a new transport (Server-
-//! Sent Events, Long Polling) adds a variant to each enum and an arm to `connect`.
+//! Static dispatch through enums keeps the per-frame path free of boxing: each transport is a
+//! variant of both enums and an arm of `connect`.
 
+mod http_send;
+mod long_polling;
+mod server_sent_events;
 mod websockets;
+
+pub(crate) use server_sent_events::TEXT_ONLY as SSE_TEXT_ONLY;
 
 /// An in-memory transport for unit tests of the connection loop (timers, batching): it records what
 /// would have been written, with the time it was written.
@@ -27,6 +32,7 @@ use bytes::Bytes;
 use url::Url;
 
 use crate::error::{Error, Result};
+use crate::http::Bearer;
 use crate::protocol::Format;
 
 /// A transport the client may use (bit values as the official clients' `HttpTransportType`).
@@ -50,13 +56,24 @@ impl TransportKind {
         }
     }
 
+    /// From the official bit value of a single transport (1, 2 or 4).
+    pub fn from_bits(bits: u8) -> Option<TransportKind> {
+        TransportKind::ALL.into_iter().find(|t| *t as u8 == bits)
+    }
+
     pub fn from_name(name: &str) -> Option<TransportKind> {
         TransportKind::ALL.into_iter().find(|t| t.name() == name)
     }
 
-    /// Whether this version of the client implements the transport.
-    pub(crate) fn is_implemented(self) -> bool {
-        matches!(self, TransportKind::WebSockets)
+    /// Whether the transport can carry the hub protocol's transfer format (S-1: SSE is text only).
+    pub(crate) fn carries(self, format: Format) -> bool {
+        self != TransportKind::ServerSentEvents || format == Format::Json
+    }
+}
+
+impl std::fmt::Display for TransportKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -109,11 +126,16 @@ impl Default for TransportSet {
 pub(crate) struct ConnectRequest {
     /// The connect URL (`http(s)://…?id=…`); transports adapt the scheme.
     pub url: Url,
-    /// Headers for the connect request (user headers, auth, cookies, user agent).
+    /// Headers for every request of the transport (user headers, protocol headers, cookies);
+    /// `Authorization` comes from `auth`.
     pub headers: Vec<(String, String)>,
+    pub auth: Arc<Bearer>,
     /// The hub protocol's transfer format: JSON → text frames, MessagePack → binary (W-2).
     pub format: Format,
     pub tls: Arc<rustls::ClientConfig>,
+    /// The shared HTTP client (Server-Sent Events and Long Polling).
+    pub http: reqwest::Client,
+    /// Timeout of the connect and of each HTTP send.
     pub timeout: Duration,
 }
 
@@ -122,38 +144,44 @@ pub(crate) async fn connect(
     kind: TransportKind,
     request: ConnectRequest,
 ) -> Result<(TransportReader, TransportWriter)> {
-    match kind {
+    Ok(match kind {
         TransportKind::WebSockets => {
             let (r, w) = websockets::connect(request).await?;
-            Ok((TransportReader::WebSockets(r), TransportWriter::WebSockets(w)))
+            (TransportReader::WebSockets(r), TransportWriter::WebSockets(w))
         }
-        other => Err(Error::NotSupported(format!(
-            "the {} transport is not supported yet",
-            other.name()
-        ))),
-    }
+        TransportKind::ServerSentEvents => {
+            let (r, w) = server_sent_events::connect(request).await?;
+            (TransportReader::ServerSentEvents(r), TransportWriter::ServerSentEvents(w))
+        }
+        TransportKind::LongPolling => {
+            let (r, w) = long_polling::connect(request).await?;
+            (TransportReader::LongPolling(r), TransportWriter::LongPolling(w))
+        }
+    })
 }
 
 /// The receiving half: chunks of protocol bytes in arrival order.
 pub(crate) enum TransportReader {
     WebSockets(websockets::Reader),
+    ServerSentEvents(server_sent_events::Reader),
+    LongPolling(long_polling::Reader),
 }
 
 impl TransportReader {
     /// The next chunk; `None` when the server closed the transport cleanly; an error names why it
-    /// broke (W-5).
+    /// broke (W-5). Cancel-safe.
     pub async fn recv(&mut self) -> Option<Result<Bytes>> {
         match self {
             TransportReader::WebSockets(r) => r.recv().await,
+            TransportReader::ServerSentEvents(r) => r.recv().await,
+            TransportReader::LongPolling(r) => r.recv().await,
         }
     }
 
     /// Whether the transport keeps the connection alive by itself (Long Polling, K-5/L-6): then the
     /// client sends no pings and runs no server timeout.
     pub fn has_inherent_keep_alive(&self) -> bool {
-        match self {
-            TransportReader::WebSockets(_) => false,
-        }
+        matches!(self, TransportReader::LongPolling(_))
     }
 }
 
@@ -161,6 +189,8 @@ impl TransportReader {
 /// through [`crate::connection`]'s writer loop before it reaches `send_batch`.
 pub(crate) enum TransportWriter {
     WebSockets(websockets::Writer),
+    ServerSentEvents(server_sent_events::Writer),
+    LongPolling(long_polling::Writer),
     #[cfg(test)]
     Memory(memory::Writer),
 }
@@ -170,6 +200,8 @@ impl TransportWriter {
     pub async fn send_handshake(&mut self, bytes: Bytes) -> Result<()> {
         match self {
             TransportWriter::WebSockets(w) => w.send_text(bytes).await,
+            TransportWriter::ServerSentEvents(w) => w.sender.send_handshake(bytes).await,
+            TransportWriter::LongPolling(w) => w.sender.send_handshake(bytes).await,
             #[cfg(test)]
             TransportWriter::Memory(w) => {
                 let _ = w.sent.send((tokio::time::Instant::now(), vec![bytes]));
@@ -178,11 +210,14 @@ impl TransportWriter {
         }
     }
 
-    /// Sends framed messages, each as its own frame/part, then flushes once. Cancel-safe: a frame
-    /// leaves `frames` only once the transport has taken it, and a later call finishes the flush.
+    /// Sends framed messages (WebSockets: each as its own frame; HTTP transports: all in one
+    /// POST), then flushes once. Cancel-safe: a frame leaves `frames` only once the transport has
+    /// taken it, and a later call finishes the flush.
     pub async fn send_batch(&mut self, frames: &mut std::collections::VecDeque<Bytes>) -> Result<()> {
         match self {
             TransportWriter::WebSockets(w) => w.send_batch(frames).await,
+            TransportWriter::ServerSentEvents(w) => w.sender.send_batch(frames).await,
+            TransportWriter::LongPolling(w) => w.sender.send_batch(frames).await,
             #[cfg(test)]
             TransportWriter::Memory(w) => {
                 let _ = w.sent.send((tokio::time::Instant::now(), frames.drain(..).collect()));
@@ -191,10 +226,13 @@ impl TransportWriter {
         }
     }
 
-    /// Closes the transport (normal closure); errors are ignored: the connection is ending anyway.
+    /// Closes the transport (WebSockets: normal closure; SSE: ends the event stream; Long
+    /// Polling: DELETE); errors are ignored: the connection is ending anyway.
     pub async fn close(&mut self) {
         match self {
             TransportWriter::WebSockets(w) => w.close().await,
+            TransportWriter::ServerSentEvents(w) => w.close(),
+            TransportWriter::LongPolling(w) => w.close().await,
             #[cfg(test)]
             TransportWriter::Memory(_) => {}
         }

@@ -41,7 +41,8 @@ pub(crate) async fn connect(request: ConnectRequest) -> Result<(Reader, Writer)>
         .as_str()
         .into_client_request()
         .map_err(|e| Error::InvalidArgument(format!("invalid WebSocket URL {url}: {e}")))?;
-    for (name, value) in &request.headers {
+    let token = request.auth.current().map(|t| ("Authorization".to_string(), crate::http::bearer(&t)));
+    for (name, value) in request.headers.iter().chain(token.iter()) {
         let name = HeaderName::from_bytes(name.as_bytes())
             .map_err(|e| Error::InvalidArgument(format!("invalid header name '{name}': {e}")))?;
         let value = HeaderValue::from_str(value)
@@ -62,7 +63,8 @@ pub(crate) async fn connect(request: ConnectRequest) -> Result<(Reader, Writer)>
     let (socket, _response) = match tokio::time::timeout(request.timeout, connecting).await {
         Err(_) => {
             return Err(Error::Timeout(format!(
-                "WebSocket connect to {url} took longer than {} ms",
+                "WebSocket connect to {} took longer than {} ms",
+                crate::http::without_query(&url),
                 request.timeout.as_millis()
             )))
         }
@@ -74,6 +76,8 @@ pub(crate) async fn connect(request: ConnectRequest) -> Result<(Reader, Writer)>
 }
 
 fn connect_error(url: &url::Url, e: WsError) -> Error {
+    // The query holds the connection token (and maybe more): keep it out of messages (N-7).
+    let url = crate::http::without_query(url);
     match e {
         WsError::Http(response) => {
             let status = response.status();

@@ -1,12 +1,14 @@
 //! Shared helpers of the integration tests: a real test hub per test, and event recorders.
-#![allow(dead_code)] // each test file uses a different part
+#![allow(dead_code, unused_macros)] // each test file uses a different part
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::Duration;
 
-use signalr_native::{ConnectionState, Error, HubConnection, HubConnectionBuilder, HubProtocol, Payload};
+use signalr_native::{
+    ConnectionState, Error, HubConnection, HubConnectionBuilder, HubProtocol, Payload, TransportKind, TransportSet,
+};
 use tokio::sync::mpsc;
 
 /// A running `test-hub` process, killed on drop.
@@ -179,15 +181,116 @@ impl Calls {
     }
 }
 
-pub fn builder(hub: &Hub, protocol: HubProtocol) -> HubConnectionBuilder {
-    HubConnectionBuilder::new(hub.url("/hub")).protocol(protocol)
+/// A transport with a hub protocol it can carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pair {
+    pub transport: TransportKind,
+    pub protocol: HubProtocol,
+}
+
+impl Pair {
+    pub const WEBSOCKETS_JSON: Pair = Pair { transport: TransportKind::WebSockets, protocol: HubProtocol::Json };
+    pub const WEBSOCKETS_MESSAGEPACK: Pair =
+        Pair { transport: TransportKind::WebSockets, protocol: HubProtocol::MessagePack };
+    pub const SERVER_SENT_EVENTS_JSON: Pair =
+        Pair { transport: TransportKind::ServerSentEvents, protocol: HubProtocol::Json };
+    pub const LONG_POLLING_JSON: Pair = Pair { transport: TransportKind::LongPolling, protocol: HubProtocol::Json };
+    pub const LONG_POLLING_MESSAGEPACK: Pair =
+        Pair { transport: TransportKind::LongPolling, protocol: HubProtocol::MessagePack };
+
+    pub fn is_long_polling(self) -> bool {
+        self.transport == TransportKind::LongPolling
+    }
+}
+
+/// Every transport x protocol pair the spec allows (MessagePack never over Server-Sent Events).
+pub const PAIRS: [Pair; 5] = [
+    Pair::WEBSOCKETS_JSON,
+    Pair::WEBSOCKETS_MESSAGEPACK,
+    Pair::SERVER_SENT_EVENTS_JSON,
+    Pair::LONG_POLLING_JSON,
+    Pair::LONG_POLLING_MESSAGEPACK,
+];
+
+/// A protocol alone means WebSockets.
+impl From<HubProtocol> for Pair {
+    fn from(protocol: HubProtocol) -> Pair {
+        Pair { transport: TransportKind::WebSockets, protocol }
+    }
+}
+
+/// Defines each test once and runs it over every pair of [`PAIRS`]: `pair_tests! { async fn
+/// name(pair) { … } … }` becomes a module `name` with one `#[tokio::test]` per pair
+/// (`name::long_polling_messagepack`, …), so a failure names its pair. `json_pair_tests!` and
+/// `messagepack_pair_tests!` do the same over the pairs of one protocol.
+macro_rules! pair_tests {
+    ($($tests:tt)*) => {
+        tests_over_pairs!([
+            websockets_json = WEBSOCKETS_JSON,
+            websockets_messagepack = WEBSOCKETS_MESSAGEPACK,
+            server_sent_events_json = SERVER_SENT_EVENTS_JSON,
+            long_polling_json = LONG_POLLING_JSON,
+            long_polling_messagepack = LONG_POLLING_MESSAGEPACK
+        ] $($tests)*);
+    };
+}
+
+macro_rules! json_pair_tests {
+    ($($tests:tt)*) => {
+        tests_over_pairs!([
+            websockets_json = WEBSOCKETS_JSON,
+            server_sent_events_json = SERVER_SENT_EVENTS_JSON,
+            long_polling_json = LONG_POLLING_JSON
+        ] $($tests)*);
+    };
+}
+
+macro_rules! messagepack_pair_tests {
+    ($($tests:tt)*) => {
+        tests_over_pairs!([
+            websockets_messagepack = WEBSOCKETS_MESSAGEPACK,
+            long_polling_messagepack = LONG_POLLING_MESSAGEPACK
+        ] $($tests)*);
+    };
+}
+
+macro_rules! tests_over_pairs {
+    ([$($test:ident = $pair:ident),*]) => {};
+    ([$($test:ident = $pair:ident),*] async fn $name:ident($p:ident) $body:block $($rest:tt)*) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn run($p: support::Pair) $body
+
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    run(support::Pair::$pair).await
+                }
+            )*
+        }
+        tests_over_pairs!([$($test = $pair),*] $($rest)*);
+    };
+}
+
+/// A builder for `/hub` over exactly this pair's transport (a bare protocol: WebSockets).
+pub fn builder(hub: &Hub, pair: impl Into<Pair>) -> HubConnectionBuilder {
+    builder_at(&hub.url("/hub"), pair)
+}
+
+pub fn builder_at(url: &str, pair: impl Into<Pair>) -> HubConnectionBuilder {
+    let pair = pair.into();
+    HubConnectionBuilder::new(url).protocol(pair.protocol).transports(TransportSet::only(pair.transport))
 }
 
 /// A started connection to `/hub`.
-pub async fn connect(hub: &Hub, protocol: HubProtocol) -> HubConnection {
-    let c = builder(hub, protocol).build().unwrap();
+pub async fn connect(hub: &Hub, pair: impl Into<Pair>) -> HubConnection {
+    let pair = pair.into();
+    let c = builder(hub, pair).build().unwrap();
     c.start().await.unwrap();
     assert_eq!(c.state(), ConnectionState::Connected);
+    assert_eq!(c.transport(), Some(pair.transport));
     c
 }
 

@@ -1,0 +1,298 @@
+//! Client methods the hub calls: `signalr_connection_on` (handlers), `_on_invocation`
+//! (client-result handlers), `_off`, `_remove_handler`.
+//!
+//! The connection keeps each registration (callback and user data) in its own table; the core's
+//! handler only queues a job naming the registration. So removal and teardown release the user
+//! data on their own schedule, never while a call of it runs (calls happen on the callback
+//! thread and hold the registration).
+
+use std::collections::HashMap;
+use std::ffi::{c_char, c_void};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+
+use super::boundary::{out_arg, str_arg, to_handle};
+use super::connection::{connection_arg, signalr_connection, Connection};
+use super::dispatcher::{CallbackScope, Job};
+use super::invocation::require_callback;
+use super::operation::{c_text, json_text};
+use super::responder::{signalr_responder, Answer};
+use super::result::{Failure, FfiResult};
+use super::signalr_result;
+use super::userdata::{signalr_userdata_free, UserData};
+use crate::{HandlerId, Payload, Responder};
+
+/// Receives a call of a client method: `method` as registered and the arguments as the text of a
+/// JSON array (both borrowed, NUL-terminated, valid until the callback returns).
+///
+/// Called on: the connection's callback thread, in the order the server sent the calls; handlers
+/// of one method in registration order. May call any `signalr_` function except the `_blocking`
+/// ones. Must not unwind.
+pub type signalr_handler_callback = Option<
+    unsafe extern "C" fn(
+        userdata: *mut c_void,
+        method: *const c_char,
+        method_len: usize,
+        args_json: *const c_char,
+        args_len: usize,
+    ),
+>;
+
+/// Receives a call of a client method that expects a result. `responder` belongs to the callee
+/// from now on: answer it exactly once with `signalr_responder_complete` or
+/// `signalr_responder_complete_with_error` (at once or later, from any thread), or free it.
+///
+/// Called on: as `signalr_handler_callback`.
+pub type signalr_invocation_handler_callback = Option<
+    unsafe extern "C" fn(
+        userdata: *mut c_void,
+        method: *const c_char,
+        method_len: usize,
+        args_json: *const c_char,
+        args_len: usize,
+        responder: *mut signalr_responder,
+    ),
+>;
+
+type PlainCallback = unsafe extern "C" fn(*mut c_void, *const c_char, usize, *const c_char, usize);
+type InvocationCallback =
+    unsafe extern "C" fn(*mut c_void, *const c_char, usize, *const c_char, usize, *mut signalr_responder);
+
+enum Kind {
+    Plain(PlainCallback),
+    Invocation(InvocationCallback),
+}
+
+struct Registration {
+    /// Lower-cased, as the core matches names.
+    key: String,
+    /// As registered, NUL-terminated, for the callback.
+    method: Vec<u8>,
+    kind: Kind,
+    userdata: UserData,
+    core_id: OnceLock<HandlerId>,
+}
+
+#[derive(Default)]
+pub(crate) struct Registrations {
+    table: Mutex<Table>,
+}
+
+#[derive(Default)]
+struct Table {
+    next_id: u64,
+    regs: HashMap<u64, Arc<Registration>>,
+    closed: bool,
+}
+
+impl Registrations {
+    fn lock(&self) -> MutexGuard<'_, Table> {
+        self.table.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn insert(&self, reg: Registration) -> FfiResult<(u64, Arc<Registration>)> {
+        let mut table = self.lock();
+        if table.closed {
+            return Err(Failure::new(signalr_result::ConnectionClosed, "the connection was freed"));
+        }
+        table.next_id += 1; // ids start at 1: 0 is never a handler
+        let id = table.next_id;
+        let reg = Arc::new(reg);
+        table.regs.insert(id, reg.clone());
+        Ok((id, reg))
+    }
+
+    fn get(&self, id: u64) -> Option<Arc<Registration>> {
+        self.lock().regs.get(&id).cloned()
+    }
+
+    /// Teardown: releases every registration (on the callback thread, so no call is running).
+    pub fn clear(&self) {
+        let regs = {
+            let mut table = self.lock();
+            table.closed = true;
+            std::mem::take(&mut table.regs)
+        };
+        drop(regs);
+    }
+
+    fn call_plain(&self, id: u64, args: &Payload) {
+        let Some(reg) = self.get(id) else { return };
+        let Kind::Plain(callback) = reg.kind else { return };
+        let Some(args) = args_text(args) else { return };
+        let _scope = CallbackScope::enter();
+        unsafe {
+            callback(reg.userdata.ptr(), reg.method.as_ptr().cast(), reg.method.len() - 1, args.as_ptr().cast(), args.len() - 1)
+        };
+    }
+
+    fn call_invocation(&self, conn: &Connection, id: u64, args: &Payload, responder: Responder) {
+        let Some(reg) = self.get(id) else { return }; // removed meanwhile: the responder answers with an error
+        let Kind::Invocation(callback) = reg.kind else { return };
+        let Some(args) = args_text(args) else { return };
+        let responder = to_handle::<signalr_responder>(Answer { responder, conn: conn.weak() });
+        let _scope = CallbackScope::enter();
+        unsafe {
+            callback(
+                reg.userdata.ptr(),
+                reg.method.as_ptr().cast(),
+                reg.method.len() - 1,
+                args.as_ptr().cast(),
+                args.len() - 1,
+                responder,
+            )
+        };
+    }
+}
+
+fn args_text(args: &Payload) -> Option<Vec<u8>> {
+    json_text(args).map_err(|e| tracing::error!("handler arguments not convertible to JSON: {e}")).ok()
+}
+
+fn method_arg<'a>(method: *const c_char) -> FfiResult<&'a str> {
+    let method = unsafe { str_arg(method, "method")? };
+    if method.is_empty() {
+        return Err(Failure::new(signalr_result::InvalidArgument, "`method` is empty"));
+    }
+    Ok(method)
+}
+
+/// Registers `kind` in the table and with the core; undoes the table entry when the core refuses.
+fn register(
+    conn: &Arc<Connection>,
+    method: &str,
+    kind: Kind,
+    userdata: UserData,
+) -> FfiResult<u64> {
+    let plain = matches!(kind, Kind::Plain(_));
+    let reg = Registration {
+        key: method.to_lowercase(),
+        method: c_text(method),
+        kind,
+        userdata,
+        core_id: OnceLock::new(),
+    };
+    let (id, reg) = conn.handlers.insert(reg)?;
+    let weak = Arc::downgrade(conn);
+    let registered = if plain {
+        conn.hub.on(method, move |args: &Payload| {
+            let args = args.clone();
+            queue(&weak, move |conn| conn.handlers.call_plain(id, &args))
+        })
+    } else {
+        conn.hub.on_invoke(method, move |args: &Payload, responder| {
+            let args = args.clone();
+            queue(&weak, move |conn| conn.handlers.call_invocation(conn, id, &args, responder))
+        })
+    };
+    match registered {
+        Ok(core_id) => {
+            let _ = reg.core_id.set(core_id);
+            Ok(id)
+        }
+        Err(e) => {
+            conn.handlers.lock().regs.remove(&id);
+            Err(Failure::from(e))
+        }
+    }
+}
+
+/// Runs in the receive loop: flush what completed before, then queue the handler's job.
+fn queue(weak: &Weak<Connection>, task: impl FnOnce(&Connection) + Send + 'static) {
+    let Some(conn) = weak.upgrade() else { return };
+    conn.ops.flush();
+    conn.dispatcher.send(Job::Callback(Box::new(task)));
+}
+
+/// Registers a handler for calls of the client method `method` (case-insensitive). Several
+/// handlers may share a method; each call runs them in registration order.
+///
+/// Ownership: `userdata` is released with `userdata_free` exactly once: after the handler was
+/// removed (`_off`, `_remove_handler`) or the connection freed, and its last call returned; or
+/// before this function returns when it fails. On OK `*out_handler_id` (never 0) identifies the
+/// handler for `signalr_connection_remove_handler`.
+/// Errors: `NULL_PARAMETER`, `INVALID_UTF8`, `INVALID_ARGUMENT` (empty method),
+/// `CONNECTION_CLOSED` (freed).
+#[no_mangle]
+pub unsafe extern "C" fn signalr_connection_on(
+    c: *mut signalr_connection,
+    method: *const c_char,
+    callback: signalr_handler_callback,
+    userdata: *mut c_void,
+    userdata_free: signalr_userdata_free,
+    out_handler_id: *mut u64,
+) -> signalr_result {
+    ffi_call!({
+        let userdata = UserData::new(userdata, userdata_free);
+        let conn = connection_arg(c)?;
+        let method = method_arg(method)?;
+        require_callback(&callback, "callback")?;
+        let out = out_arg(out_handler_id, "out_handler_id")?;
+        let callback = callback.expect("checked");
+        *out = register(&conn, method, Kind::Plain(callback), userdata)?;
+        Ok(())
+    })
+}
+
+/// Registers the handler that answers the server's calls of `method` expecting a result (client
+/// results). One per method: a second one fails with `INVALID_STATE`. A call that arrives with
+/// no such handler is answered with the error "Client didn't provide a result.".
+///
+/// Ownership, errors: as `signalr_connection_on`; plus `INVALID_STATE`.
+#[no_mangle]
+pub unsafe extern "C" fn signalr_connection_on_invocation(
+    c: *mut signalr_connection,
+    method: *const c_char,
+    callback: signalr_invocation_handler_callback,
+    userdata: *mut c_void,
+    userdata_free: signalr_userdata_free,
+    out_handler_id: *mut u64,
+) -> signalr_result {
+    ffi_call!({
+        let userdata = UserData::new(userdata, userdata_free);
+        let conn = connection_arg(c)?;
+        let method = method_arg(method)?;
+        require_callback(&callback, "callback")?;
+        let out = out_arg(out_handler_id, "out_handler_id")?;
+        let callback = callback.expect("checked");
+        *out = register(&conn, method, Kind::Invocation(callback), userdata)?;
+        Ok(())
+    })
+}
+
+/// Removes every handler (and the client-result handler) of `method` (case-insensitive). Calls
+/// already queued for them are dropped. Not an error when there is none.
+///
+/// Errors: `NULL_PARAMETER`, `INVALID_UTF8`.
+#[no_mangle]
+pub unsafe extern "C" fn signalr_connection_off(c: *mut signalr_connection, method: *const c_char) -> signalr_result {
+    ffi_call!({
+        let conn = connection_arg(c)?;
+        let method = str_arg(method, "method")?;
+        conn.hub.off(method);
+        let key = method.to_lowercase();
+        let removed: Vec<Arc<Registration>> = {
+            let mut table = conn.handlers.lock();
+            let ids: Vec<u64> = table.regs.iter().filter(|(_, r)| r.key == key).map(|(id, _)| *id).collect();
+            ids.iter().filter_map(|id| table.regs.remove(id)).collect()
+        };
+        drop(removed); // a call running now holds its registration: released when it returns
+        Ok(())
+    })
+}
+
+/// Removes one handler by the id `signalr_connection_on` or `_on_invocation` gave. Not an error
+/// when it is already gone.
+///
+/// Errors: `NULL_PARAMETER`.
+#[no_mangle]
+pub unsafe extern "C" fn signalr_connection_remove_handler(c: *mut signalr_connection, handler_id: u64) -> signalr_result {
+    ffi_call!({
+        let conn = connection_arg(c)?;
+        let removed = conn.handlers.lock().regs.remove(&handler_id);
+        if let Some(core_id) = removed.as_ref().and_then(|r| r.core_id.get()) {
+            conn.hub.remove_handler(*core_id);
+        }
+        drop(removed);
+        Ok(())
+    })
+}

@@ -1,0 +1,358 @@
+//! Operations in flight (plumbing): start, stop, invoke, send and streams, each reported through a
+//! completion callback exactly once.
+//!
+//! An operation's future (or stream) is driven by a runtime task, but whoever finds it ready
+//! turns its results into jobs for the callback thread: its own task, or a handler/lifecycle hook
+//! that first flushes every operation woken before it. That keeps callbacks in protocol order
+//! (a result that arrived before an Invocation is reported before that handler runs, calls failed
+//! by a connection loss before the close callback) without copying anything twice.
+//!
+//! Exactly once: the callbacks live in the operation and are taken by the one who reports —
+//! delivery of the outcome, or cancellation by `signalr_connection_free`.
+
+use std::collections::HashMap;
+use std::ffi::{c_char, c_void};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::task::{Context, Poll, Wake, Waker};
+
+use futures_util::task::AtomicWaker;
+use futures_util::Stream;
+
+use super::connection::Connection;
+use super::dispatcher::{CallbackScope, Job};
+use super::result::{code_of, Failure, FfiResult};
+use super::signalr_result;
+use super::userdata::{signalr_userdata_free, UserData};
+use crate::{Error, HubStream, Payload};
+
+/// Reports the end of an asynchronous operation, exactly once.
+///
+/// `error` is NULL (length 0) on `SIGNALR_RESULT_OK`, else the error text. `json` is the result
+/// of an invoke as JSON text (`"null"` for a void hub method); NULL (length 0) for start, stop,
+/// send and the end of a stream. Both are borrowed, NUL-terminated, valid until the callback
+/// returns.
+/// Called on: the connection's callback thread, never inside the call that registered it; after
+/// everything the operation reported earlier (stream items). May call any `signalr_` function
+/// except the `_blocking` ones (they return `SIGNALR_RESULT_WOULD_DEADLOCK`). Must not unwind.
+pub type signalr_completion_callback = Option<
+    unsafe extern "C" fn(
+        userdata: *mut c_void,
+        result: signalr_result,
+        error: *const c_char,
+        error_len: usize,
+        json: *const c_char,
+        json_len: usize,
+    ),
+>;
+
+/// Receives one item of a server-to-client stream, as JSON text (borrowed, NUL-terminated,
+/// valid until the callback returns).
+///
+/// Called on: the connection's callback thread, items in order, all before the stream's
+/// completion. Must not unwind.
+pub type signalr_stream_item_callback =
+    Option<unsafe extern "C" fn(userdata: *mut c_void, json: *const c_char, json_len: usize)>;
+
+/// What an operation ends with: a value for invokes, nothing for the others.
+pub(crate) type Outcome = crate::Result<Option<Payload>>;
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+pub(crate) enum Work {
+    /// Start, stop, invoke, send: one outcome.
+    Future(BoxFuture<Outcome>),
+    /// A stream whose invocation is still being sent.
+    StreamStarting(BoxFuture<crate::Result<HubStream>>),
+    /// A running stream: items, then the end.
+    Stream(HubStream),
+}
+
+/// The C side of an operation: its callbacks and their user data.
+pub(crate) struct Callbacks {
+    done: signalr_completion_callback,
+    item: signalr_stream_item_callback,
+    userdata: UserData,
+}
+
+impl Callbacks {
+    pub fn new(
+        done: signalr_completion_callback,
+        item: signalr_stream_item_callback,
+        userdata: *mut c_void,
+        userdata_free: signalr_userdata_free,
+    ) -> Callbacks {
+        Callbacks { done, item, userdata: UserData::new(userdata, userdata_free) }
+    }
+
+    /// Calls the completion (if any); the user data is released when `self` drops, after it.
+    fn complete(self, outcome: Outcome) {
+        let Some(done) = self.done else { return };
+        let ud = self.userdata.ptr();
+        let _scope = CallbackScope::enter();
+        match outcome {
+            Ok(value) => {
+                let json = value.as_ref().map(json_text);
+                match json {
+                    Some(Ok(text)) => unsafe {
+                        done(ud, signalr_result::Ok, std::ptr::null(), 0, text.as_ptr().cast(), text.len() - 1)
+                    },
+                    Some(Err(e)) => {
+                        let failure = Failure::from(e);
+                        let text = c_text(&failure.message);
+                        unsafe { done(ud, failure.code, text.as_ptr().cast(), text.len() - 1, std::ptr::null(), 0) }
+                    }
+                    None => unsafe { done(ud, signalr_result::Ok, std::ptr::null(), 0, std::ptr::null(), 0) },
+                }
+            }
+            Err(e) => {
+                let text = c_text(&e.to_string());
+                unsafe { done(ud, code_of(&e), text.as_ptr().cast(), text.len() - 1, std::ptr::null(), 0) }
+            }
+        }
+    }
+}
+
+/// `text` with a terminating NUL (interior NULs replaced: C cannot carry them).
+pub(crate) fn c_text(text: &str) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(text.len() + 1);
+    bytes.extend_from_slice(text.as_bytes());
+    if bytes.contains(&0) {
+        bytes = text.replace('\0', "\u{FFFD}").into_bytes();
+    }
+    bytes.push(0);
+    bytes
+}
+
+/// A payload as NUL-terminated JSON text, whatever the hub protocol.
+pub(crate) fn json_text(payload: &Payload) -> crate::Result<Vec<u8>> {
+    let json = payload.to_json()?;
+    let mut bytes = Vec::with_capacity(json.len() + 1);
+    bytes.extend_from_slice(json.as_bytes());
+    bytes.push(0);
+    Ok(bytes)
+}
+
+pub(crate) struct Op {
+    id: u64,
+    conn: Weak<Connection>,
+    state: Mutex<OpState>,
+    waker: Arc<OpWaker>,
+}
+
+struct OpState {
+    work: Option<Work>,
+    /// Taken by whoever reports the end: delivery or cancellation.
+    callbacks: Option<Callbacks>,
+}
+
+/// Wakes an operation's task and marks the operation ready for the next flush.
+struct OpWaker {
+    id: u64,
+    queued: AtomicBool,
+    ready: Arc<Mutex<Vec<u64>>>,
+    task: AtomicWaker,
+}
+
+impl Wake for OpWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref()
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if !self.queued.swap(true, Ordering::AcqRel) {
+            lock(&self.ready).push(self.id);
+        }
+        self.task.wake();
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The operations of one connection.
+#[derive(Default)]
+pub(crate) struct Ops {
+    table: Mutex<Table>,
+    /// Ids of operations woken since they were last pumped, in wake order.
+    ready: Arc<Mutex<Vec<u64>>>,
+    /// Held while pumping, so that two pumpers cannot reorder the jobs of different operations.
+    pumping: Mutex<()>,
+}
+
+#[derive(Default)]
+struct Table {
+    next_id: u64,
+    ops: HashMap<u64, Arc<Op>>,
+    /// Set by teardown: no operation may start afterwards.
+    closed: bool,
+}
+
+impl Ops {
+    /// Registers an operation; fails once the connection is freed (the callbacks are dropped,
+    /// releasing the user data before the registering call returns).
+    pub fn register(&self, conn: &Arc<Connection>, work: Work, callbacks: Callbacks) -> FfiResult<Arc<Op>> {
+        let mut table = lock(&self.table);
+        if table.closed {
+            return Err(Failure::new(signalr_result::ConnectionClosed, "the connection was freed"));
+        }
+        let id = table.next_id;
+        table.next_id += 1;
+        let op = Arc::new(Op {
+            id,
+            conn: Arc::downgrade(conn),
+            state: Mutex::new(OpState { work: Some(work), callbacks: Some(callbacks) }),
+            waker: Arc::new(OpWaker { id, queued: AtomicBool::new(false), ready: self.ready.clone(), task: AtomicWaker::new() }),
+        });
+        table.ops.insert(id, op.clone());
+        Ok(op)
+    }
+
+    /// Turns everything ready so far into jobs. Called by hooks before they queue their own job.
+    pub fn flush(&self) {
+        if lock(&self.ready).is_empty() {
+            return;
+        }
+        let _pumping = lock(&self.pumping);
+        let ids = std::mem::take(&mut *lock(&self.ready));
+        for id in ids {
+            let op = lock(&self.table).ops.get(&id).cloned();
+            if let Some(op) = op {
+                op.waker.queued.store(false, Ordering::Release);
+                let _ = op.pump();
+            }
+        }
+    }
+
+    /// Teardown: every operation still pending is canceled; its completion gets `CANCELED`.
+    pub fn cancel_all(&self) {
+        let mut ops: Vec<Arc<Op>> = {
+            let mut table = lock(&self.table);
+            table.closed = true;
+            table.ops.drain().map(|(_, op)| op).collect()
+        };
+        ops.sort_by_key(|op| op.id);
+        for op in ops {
+            let (work, callbacks) = {
+                let mut state = lock(&op.state);
+                (state.work.take(), state.callbacks.take())
+            };
+            drop(work); // a stream's CancelInvocation goes out here
+            op.waker.task.wake();
+            if let Some(callbacks) = callbacks {
+                callbacks.complete(Err(freed()));
+            }
+        }
+    }
+}
+
+/// The error of operations canceled by `signalr_connection_free`.
+pub(crate) fn freed() -> Error {
+    Error::Canceled("the connection was freed".into())
+}
+
+impl Op {
+    /// Polls the operation once on the calling thread — so that its message is queued before the
+    /// registering call returns and calls go out in the order they were made — then drives it on
+    /// the runtime until it has reported its end.
+    pub fn start(self: &Arc<Self>) {
+        if let Some(conn) = self.conn.upgrade() {
+            let _runtime = crate::runtime::global().enter();
+            let _pumping = lock(&conn.ops.pumping);
+            let _ = self.pump();
+        }
+        let op = self.clone();
+        crate::runtime::global().spawn(std::future::poll_fn(move |cx| op.drive(cx)));
+    }
+
+    fn drive(self: &Arc<Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.waker.task.register(cx.waker());
+        let Some(conn) = self.conn.upgrade() else { return Poll::Ready(()) };
+        let _pumping = lock(&conn.ops.pumping);
+        if self.waker.queued.swap(false, Ordering::AcqRel) {
+            lock(&conn.ops.ready).retain(|&id| id != self.id);
+        }
+        self.pump()
+    }
+
+    /// Polls the work with the operation's own waker and queues what it produced.
+    fn pump(self: &Arc<Self>) -> Poll<()> {
+        let waker = Waker::from(self.waker.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut state = lock(&self.state);
+        loop {
+            let (item, end) = match state.work.as_mut() {
+                None => return Poll::Ready(()),
+                Some(Work::Future(f)) => match f.as_mut().poll(&mut cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(outcome) => (None, Some(outcome)),
+                },
+                Some(Work::StreamStarting(f)) => match f.as_mut().poll(&mut cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Ok(stream)) => {
+                        state.work = Some(Work::Stream(stream));
+                        continue;
+                    }
+                    Poll::Ready(Err(e)) => (None, Some(Err(e))),
+                },
+                Some(Work::Stream(s)) => match Pin::new(s).poll_next(&mut cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Some(Ok(item))) => (Some(item), None),
+                    // A stream's error is its last item; the end follows.
+                    Poll::Ready(Some(Err(e))) => (None, Some(Err(e))),
+                    Poll::Ready(None) => (None, Some(Ok(None))),
+                },
+            };
+            let Some(conn) = self.conn.upgrade() else { return Poll::Ready(()) };
+            if let Some(item) = item {
+                let op = self.clone();
+                conn.dispatcher.send(Job::Callback(Box::new(move |_| op.deliver_item(&item))));
+            }
+            if let Some(outcome) = end {
+                state.work = None;
+                conn.dispatcher.send(Job::Complete(self.clone(), outcome));
+                return Poll::Ready(());
+            }
+        }
+    }
+
+    /// Ends the operation early (stream cancel): its completion gets `error`. False when it had
+    /// already ended.
+    pub fn cancel(self: &Arc<Self>, error: Error) -> bool {
+        let work = lock(&self.state).work.take();
+        let Some(work) = work else { return false };
+        drop(work);
+        if let Some(conn) = self.conn.upgrade() {
+            conn.dispatcher.send(Job::Complete(self.clone(), Err(error)));
+        }
+        self.waker.task.wake();
+        true
+    }
+
+    /// On the callback thread: reports the outcome (or `CANCELED` once the connection is freed).
+    pub fn deliver(self: &Arc<Self>, conn: &Connection, outcome: Outcome) {
+        let callbacks = lock(&self.state).callbacks.take();
+        lock(&conn.ops.table).ops.remove(&self.id);
+        if let Some(callbacks) = callbacks {
+            callbacks.complete(if conn.is_freed() { Err(freed()) } else { outcome });
+        }
+    }
+
+    fn deliver_item(&self, item: &Payload) {
+        let (callback, ud) = {
+            let state = lock(&self.state);
+            match &state.callbacks {
+                Some(Callbacks { item: Some(cb), userdata, .. }) => (*cb, userdata.ptr()),
+                _ => return,
+            }
+        };
+        let _scope = CallbackScope::enter();
+        match json_text(item) {
+            Ok(text) => unsafe { callback(ud, text.as_ptr().cast(), text.len() - 1) },
+            Err(e) => tracing::error!("stream item dropped: {e}"),
+        }
+    }
+}
