@@ -297,10 +297,9 @@ class _ConnectionBase(Managed[Any]):
         entry = core.methods.get(key)
         if entry is None:
             out = c_uint64()
-            check(
-                n.fn.signalr_connection_on_invocation(
-                    self._ptr(), method.encode(), on_invocation, handles.insert(core), userdata_free, byref(out)
-                )
+            self._call(
+                n.fn.signalr_connection_on_invocation,
+                method.encode(), on_invocation, handles.insert(core), userdata_free, byref(out),
             )
             core.methods[key] = _Method(out.value, (handler,))
         else:
@@ -319,7 +318,7 @@ class _ConnectionBase(Managed[Any]):
             entry.handlers = remaining
             return
         del core.methods[key]
-        check(n.fn.signalr_connection_remove_handler(self._ptr(), entry.native_id))
+        self._call(n.fn.signalr_connection_remove_handler, entry.native_id)
 
     def on_close(self, callback: F) -> F:
         """``callback(error)`` when the connection closes: ``error`` is ``None`` after ``stop()``,
@@ -342,14 +341,14 @@ class _ConnectionBase(Managed[Any]):
     @property
     def state(self) -> HubConnectionState:
         """The connection's state now."""
-        return HubConnectionState(n.fn.signalr_connection_get_state(self._ptr()))
+        return HubConnectionState(self._get(n.fn.signalr_connection_get_state))
 
     @property
     def connection_id(self) -> Optional[str]:
         """The id the server gave the connection; ``None`` when not connected or without
         negotiation."""
         out = c_void_p()
-        check(n.fn.signalr_connection_get_connection_id(self._ptr(), byref(out)))
+        self._call(n.fn.signalr_connection_get_connection_id, byref(out))
         if not out.value:
             return None
         try:
@@ -360,7 +359,11 @@ class _ConnectionBase(Managed[Any]):
     @property
     def transport(self) -> HttpTransportType:
         """The transport in use; ``HttpTransportType.NONE`` when not connected."""
-        return HttpTransportType(n.fn.signalr_connection_get_transport(self._ptr()))
+        return HttpTransportType(self._get(n.fn.signalr_connection_get_transport))
+
+    def _interrupt(self, handle: Any) -> None:
+        # Calls in progress on other threads end with CONNECTION_CLOSED/CANCELED once stopped.
+        n.fn.signalr_connection_stop(handle, n.NO_COMPLETION, None, n.NO_USERDATA_FREE)
 
     def _free(self, handle: Any) -> None:
         # Stops the connection, cancels what is pending, waits for running callbacks (with the GIL
@@ -443,12 +446,12 @@ class HubConnection(_ConnectionBase):
 
     def start(self, timeout: Optional[float] = None) -> None:
         """Connects (negotiate, transport, handshake); returns once connected."""
-        check(n.fn.signalr_connection_start_blocking(self._ptr(), timeout_ms(timeout)))
+        self._call(n.fn.signalr_connection_start_blocking, timeout_ms(timeout))
 
     def stop(self, timeout: Optional[float] = None) -> None:
         """Closes the connection; pending calls fail with :class:`ConnectionClosedError`. Returns
         after the close callbacks ran. Does nothing when already disconnected."""
-        check(n.fn.signalr_connection_stop_blocking(self._ptr(), timeout_ms(timeout)))
+        self._call(n.fn.signalr_connection_stop_blocking, timeout_ms(timeout))
 
     def invoke(self, method: str, *args: Any, timeout: Optional[float] = None) -> Any:
         """Calls a hub method and returns its result (``None`` for a void method). Iterators
@@ -457,10 +460,9 @@ class HubConnection(_ConnectionBase):
         if uploads:
             return self._with_uploads(n.fn.signalr_connection_invoke_with_uploads, method, plain, uploads, timeout)
         out = c_void_p()
-        check(
-            n.fn.signalr_connection_invoke_blocking(
-                self._ptr(), method.encode(), dumps_args(plain), timeout_ms(timeout), byref(out)
-            )
+        self._call(
+            n.fn.signalr_connection_invoke_blocking,
+            method.encode(), dumps_args(plain), timeout_ms(timeout), byref(out),
         )
         try:
             return loads(string_at(out.value)) if out.value else None
@@ -474,7 +476,7 @@ class HubConnection(_ConnectionBase):
         if uploads:
             self._with_uploads(n.fn.signalr_connection_send_with_uploads, method, plain, uploads, timeout)
             return
-        check(n.fn.signalr_connection_send_blocking(self._ptr(), method.encode(), dumps_args(plain), timeout_ms(timeout)))
+        self._call(n.fn.signalr_connection_send_blocking, method.encode(), dumps_args(plain), timeout_ms(timeout))
 
     def stream(self, method: str, *args: Any) -> StreamIterator:
         """Starts a server-to-client stream and returns an iterator of its items. Iterators
@@ -486,20 +488,17 @@ class HubConnection(_ConnectionBase):
         key = handles.insert(sink)
         if uploads:
             ups = upload_array(len(uploads))
-            check(
-                n.fn.signalr_connection_stream_with_uploads(
-                    self._ptr(), method.encode(), dumps_args(plain), len(uploads), ups,
-                    on_stream_item, on_completion, key, userdata_free, byref(out),
-                )
+            self._call(
+                n.fn.signalr_connection_stream_with_uploads,
+                method.encode(), dumps_args(plain), len(uploads), ups,
+                on_stream_item, on_completion, key, userdata_free, byref(out),
             )
             stream._attach(out)
             start_pumps(ups, uploads, None)
         else:
-            check(
-                n.fn.signalr_connection_stream(
-                    self._ptr(), method.encode(), dumps_args(plain), on_stream_item, on_completion,
-                    key, userdata_free, byref(out),
-                )
+            self._call(
+                n.fn.signalr_connection_stream,
+                method.encode(), dumps_args(plain), on_stream_item, on_completion, key, userdata_free, byref(out),
             )
             stream._attach(out)
         return stream
@@ -508,8 +507,9 @@ class HubConnection(_ConnectionBase):
         _no_deadlock(method)
         done = _ThreadCompletion()
         ups = upload_array(len(uploads))
-        check(native(self._ptr(), method.encode(), dumps_args(plain), len(uploads), ups, on_completion,
-                     handles.insert(done), userdata_free))
+        self._call(
+            native, method.encode(), dumps_args(plain), len(uploads), ups, on_completion, handles.insert(done), userdata_free
+        )
         start_pumps(ups, uploads, None)
         return done.wait(timeout)
 
@@ -532,7 +532,7 @@ class AsyncHubConnection(_ConnectionBase):
 
     async def _completion(self, native: Any, *args: Any) -> Any:
         done = _LoopCompletion(self._dispatcher())
-        check(native(self._ptr(), *args, on_completion, handles.insert(done), userdata_free))
+        self._call(native, *args, on_completion, handles.insert(done), userdata_free)
         return await done.future
 
     async def start(self) -> None:
@@ -574,20 +574,17 @@ class AsyncHubConnection(_ConnectionBase):
         key = handles.insert(sink)
         if uploads:
             ups = upload_array(len(uploads))
-            check(
-                n.fn.signalr_connection_stream_with_uploads(
-                    self._ptr(), method.encode(), dumps_args(plain), len(uploads), ups,
-                    on_stream_item, on_completion, key, userdata_free, byref(out),
-                )
+            self._call(
+                n.fn.signalr_connection_stream_with_uploads,
+                method.encode(), dumps_args(plain), len(uploads), ups,
+                on_stream_item, on_completion, key, userdata_free, byref(out),
             )
             stream._attach(out)
             start_pumps(ups, uploads, dispatcher.loop)
         else:
-            check(
-                n.fn.signalr_connection_stream(
-                    self._ptr(), method.encode(), dumps_args(plain), on_stream_item, on_completion,
-                    key, userdata_free, byref(out),
-                )
+            self._call(
+                n.fn.signalr_connection_stream,
+                method.encode(), dumps_args(plain), on_stream_item, on_completion, key, userdata_free, byref(out),
             )
             stream._attach(out)
         return stream
@@ -596,8 +593,9 @@ class AsyncHubConnection(_ConnectionBase):
         dispatcher = self._dispatcher()
         done = _LoopCompletion(dispatcher)
         ups = upload_array(len(uploads))
-        check(native(self._ptr(), method.encode(), dumps_args(plain), len(uploads), ups, on_completion,
-                     handles.insert(done), userdata_free))
+        self._call(
+            native, method.encode(), dumps_args(plain), len(uploads), ups, on_completion, handles.insert(done), userdata_free
+        )
         start_pumps(ups, uploads, dispatcher.loop)
         return await done.future
 

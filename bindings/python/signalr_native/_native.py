@@ -136,6 +136,7 @@ signalr_reconnect_policy_callback = CFUNCTYPE(
 # NULL function pointers (ctypes does not accept None where a CFUNCTYPE argument is declared).
 NO_USERDATA_FREE = signalr_userdata_free()
 NO_LOG_CALLBACK = signalr_log_callback()
+NO_COMPLETION = signalr_completion_callback()
 
 result = c_uint32
 owned_string_out = POINTER(c_void_p)  # char ** filled with a string freed by signalr_string_free

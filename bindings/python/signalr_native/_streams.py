@@ -6,7 +6,6 @@ import asyncio
 import collections.abc
 import queue
 import threading
-from ctypes import byref
 from typing import Any, AsyncIterator, Iterator, List, Optional, Sequence, Tuple
 
 from . import _native as n
@@ -166,9 +165,8 @@ class StreamIterator(Managed[Any]):
 
     def cancel(self) -> None:
         """Sends CancelInvocation; the iteration then ends with ``CanceledError``."""
-        handle = self._handle
-        if handle is not None:
-            check(n.fn.signalr_stream_cancel(handle))
+        if not self.closed:
+            self._call(n.fn.signalr_stream_cancel)
 
     def _free(self, handle: Any) -> None:
         n.fn.signalr_stream_free(handle)
@@ -232,9 +230,8 @@ class AsyncStream(Managed[Any]):
 
     def cancel(self) -> None:
         """Sends CancelInvocation; the iteration then ends with ``CanceledError``."""
-        handle = self._handle
-        if handle is not None:
-            check(n.fn.signalr_stream_cancel(handle))
+        if not self.closed:
+            self._call(n.fn.signalr_stream_cancel)
 
     async def __aenter__(self) -> "AsyncStream":
         return self
@@ -245,7 +242,3 @@ class AsyncStream(Managed[Any]):
     def _free(self, handle: Any) -> None:
         n.fn.signalr_stream_free(handle)
 
-
-def new_stream_handle():
-    out = n.stream_p()
-    return out, byref(out)
