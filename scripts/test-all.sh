@@ -11,6 +11,8 @@ echo "== build (shared by every suite)"
 cargo build --workspace --all-targets --locked
 export TEST_HUB_BIN="$root/target/debug/test-hub"
 
+"$root/scripts/test-c.sh"
+
 echo "== Rust: client core and test hub"
 cargo test --workspace --locked
 

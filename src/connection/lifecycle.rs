@@ -58,8 +58,25 @@ pub(crate) async fn start(inner: Arc<Inner>) -> Result<()> {
         data.connection_id = rest.connection_id.clone();
         data.session = Some(session.clone());
     }
-    inner.config.runtime.spawn(drive(inner.clone(), lifecycle, session, rest));
+    inner.config.runtime.spawn(drive_guarded(inner.clone(), lifecycle, session, rest));
     Ok(())
+}
+
+/// `drive`, but a panic in it still closes the connection: the current session's pending calls
+/// fail, the state becomes Disconnected and on_close runs with the panic as the cause.
+async fn drive_guarded(inner: Arc<Inner>, lifecycle: Arc<Lifecycle>, session: Arc<Session>, rx: Receiving) {
+    use futures_util::FutureExt;
+    let run = std::panic::AssertUnwindSafe(drive(inner.clone(), lifecycle.clone(), session.clone(), rx));
+    if let Err(payload) = run.catch_unwind().await {
+        let error = Error::panicked("receive loop", &*payload);
+        tracing::error!("{error}");
+        session.end(Some(&error));
+        let current = inner.lock_state().session.clone();
+        if let Some(current) = current {
+            current.end(Some(&error));
+        }
+        finish(&inner, &lifecycle, Some(error));
+    }
 }
 
 /// The transport halves the receive loop owns.

@@ -187,7 +187,14 @@ impl HubConnection {
     pub async fn start(&self) -> Result<()> {
         let inner = self.inner().clone();
         let task = self.inner().config.runtime.spawn(lifecycle::start(inner));
-        task.await.unwrap_or_else(|e| Err(Error::Internal(format!("start task failed: {e}"))))
+        task.await.unwrap_or_else(|e| {
+            // The start task panicked (or the runtime is shutting down): the state is known again.
+            self.inner().set_disconnected();
+            Err(match e.try_into_panic() {
+                Ok(payload) => Error::panicked("start", &*payload),
+                Err(e) => Error::Internal(format!("start task failed: {e}")),
+            })
+        })
     }
 
     /// Stops the connection and waits until it is Disconnected and `on_close` has run (ST-3).

@@ -41,7 +41,15 @@ impl Session {
             write_error: Mutex::new(None),
         });
         let ping = session.encode(&HubMessage::Ping)?;
-        runtime.spawn(writer::run(session.clone(), keep_alive.map(|i| (i, ping))));
+        let run = std::panic::AssertUnwindSafe(writer::run(session.clone(), keep_alive.map(|i| (i, ping))));
+        let guarded = session.clone();
+        runtime.spawn(async move {
+            use futures_util::FutureExt;
+            // A panic ends the session like a transport failure: the receive loop closes or reconnects.
+            if let Err(payload) = run.catch_unwind().await {
+                guarded.writer_failed(Error::panicked("writer", &*payload));
+            }
+        });
         Ok(session)
     }
 
