@@ -23,6 +23,22 @@ from signalr_native import (
 from signalr_native._callbacks import handles
 
 
+def drop(c):
+    """Asks the hub to cut the transport. On Long Polling the POST that carries the request may
+    itself be cut by the drop it causes, so the send may fail; the message was delivered."""
+    try:
+        c.send("DropTransport")
+    except ConnectionClosedError:
+        pass
+
+
+async def drop_async(c):
+    try:
+        await c.send("DropTransport")
+    except ConnectionClosedError:
+        pass
+
+
 def test_access_token_and_headers(builder, setup):
     tokens = []
 
@@ -91,7 +107,7 @@ def test_automatic_reconnect(builder, events):
         c.on_reconnected(reconnected)
         c.start()
         first = c.connection_id
-        c.send("DropTransport")
+        drop(c)
         assert isinstance(reconnecting.wait(1)[0], SignalRError)
         new_id = reconnected.wait(1)[0]
         assert new_id and new_id != first
@@ -122,7 +138,7 @@ def test_reconnect_policy_gives_up(spawn_hub, setup, events):
         name = c.invoke("GetRequestInfo")["transport"]
         c.invoke("FailNextNegotiations", 10, 500)
         c.invoke("FailNextConnects", name, 10)
-        c.send("DropTransport")
+        drop(c)
         error = closed.wait(1)[0]
         assert isinstance(error, SignalRError)
         assert [ctx.previous_retry_count for ctx in contexts] == [0, 1, 2]
@@ -150,7 +166,7 @@ def test_policy_object_and_async_callbacks(builder, run):
         async with builder().with_automatic_reconnect(policy).build_async() as c:
             c.on_reconnected(on_reconnected)
             await c.start()
-            await c.send("DropTransport")
+            await drop_async(c)
             await asyncio.wait_for(reconnected.wait(), 20)
             assert await c.invoke("Echo", 5) == 5
 
@@ -171,7 +187,7 @@ def test_stateful_reconnect_keeps_the_connection(hub, events):
         first = c.connection_id
         assert c.invoke("GetRequestInfo")["handshakeVersion"] == 2
         c.invoke("Record", 1)
-        c.send("DropTransport")
+        drop(c)
         c.invoke("Record", 2)
         assert c.invoke("GetRecorded") == [1, 2]
         assert c.connection_id == first
