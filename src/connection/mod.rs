@@ -3,7 +3,8 @@
 //! Layout: `lifecycle` (start/stop/reconnect state machine), `connect` (negotiate + transport +
 //! handshake), `session` + `writer` (one transport session and its writer task), `dispatch` (the
 //! receive loop), `invocations` (pending table), `handlers`, `responder` (client results),
-//! `streams` (handles of operations in flight), `keep_alive` (idle timers), `state`.
+//! `streams` (handles of operations in flight), `keep_alive` (idle timers), `state`, `stateful`
+//! (stateful reconnect's replay buffer and receive tracker).
 
 mod connect;
 mod dispatch;
@@ -14,6 +15,7 @@ mod lifecycle;
 mod responder;
 mod session;
 mod state;
+mod stateful;
 mod streams;
 mod writer;
 
@@ -224,9 +226,7 @@ impl HubConnection {
 
     /// The transport in use; `None` when there is no session (not connected, or reconnecting).
     pub fn transport(&self) -> Option<TransportKind> {
-        if self.inner().lock_state().session.is_none() {
-            return None;
-        }
+        self.inner().lock_state().session.as_ref()?;
         TransportKind::from_bits(self.inner().transport.load(Ordering::Acquire))
     }
 
@@ -259,7 +259,8 @@ impl HubConnection {
     }
 
     /// Calls a hub method without waiting for it to run (no result, M-2). Done when the message
-    /// has been written to the transport.
+    /// has been written to the transport (under stateful reconnect: and while the server's
+    /// unacknowledged messages are at the buffer limit, once its Acks made room, SR-6).
     pub async fn send(&self, method: &str, args: Payload) -> Result<()> {
         self.send_with_uploads(method, args, 0).await.map(|_| ())
     }
