@@ -174,12 +174,15 @@ def test_policy_object_and_async_callbacks(builder, run):
     assert policy.calls >= 1
 
 
-def test_stateful_reconnect_keeps_the_connection(hub, events):
+@pytest.mark.parametrize("protocol", ["json", "messagepack"])
+def test_stateful_reconnect_keeps_the_connection(hub, events, protocol):
+    # Stateful reconnect exists on WebSockets only (the hub turns it off over SSE and Long Polling).
     reconnecting = events()
     builder = (
         HubConnectionBuilder()
         .with_url(hub.url + "/hub", transport="websockets")
-        .with_stateful_reconnect()
+        .with_hub_protocol(protocol)
+        .with_stateful_reconnect(buffer_size=1 << 20)
     )
     with builder.build() as c:
         c.on_reconnecting(reconnecting)
