@@ -33,6 +33,7 @@ from ._callbacks import (
     on_reconnecting,
     on_stream_item,
     run_awaitable_in_thread,
+    unpin_thread,
     userdata_free,
 )
 from ._errors import OK, SignalRError, WouldDeadlockError, check, error_from
@@ -111,6 +112,18 @@ class _Core:
         self.close_handlers: Tuple[Callable[..., Any], ...] = ()
         self.reconnecting_handlers: Tuple[Callable[..., Any], ...] = ()
         self.reconnected_handlers: Tuple[Callable[..., Any], ...] = ()
+        self.registrations = 0
+
+    def register(self) -> int:
+        """A user-data key for one more native registration of this connection."""
+        self.registrations += 1
+        return handles.insert(self)
+
+    def on_released(self) -> None:
+        # The library released one registration; the last goes at teardown, on the callback thread.
+        self.registrations -= 1
+        if self.registrations == 0:
+            unpin_thread()
 
     def attach_loop(self, loop: asyncio.AbstractEventLoop) -> LoopDispatcher:
         d = self.dispatcher
@@ -275,7 +288,7 @@ class _ConnectionBase(Managed[Any]):
             (n.fn.signalr_connection_on_reconnecting, on_reconnecting),
             (n.fn.signalr_connection_on_reconnected, on_reconnected),
         ):
-            check(register(handle, trampoline, handles.insert(core), userdata_free))
+            check(register(handle, trampoline, core.register(), userdata_free))
 
     # -- handlers --
 
@@ -299,7 +312,7 @@ class _ConnectionBase(Managed[Any]):
             out = c_uint64()
             self._call(
                 n.fn.signalr_connection_on_invocation,
-                method.encode(), on_invocation, handles.insert(core), userdata_free, byref(out),
+                method.encode(), on_invocation, core.register(), userdata_free, byref(out),
             )
             core.methods[key] = _Method(out.value, (handler,))
         else:
