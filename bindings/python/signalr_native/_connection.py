@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import threading
 from ctypes import byref, c_uint64, c_void_p, string_at
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, TypeVar
 
@@ -113,6 +114,7 @@ class _Core:
         self.reconnecting_handlers: Tuple[Callable[..., Any], ...] = ()
         self.reconnected_handlers: Tuple[Callable[..., Any], ...] = ()
         self.registrations = 0
+        self.lock = threading.Lock()  # registration changes (callbacks only read the tuples)
 
     def register(self) -> int:
         """A user-data key for one more native registration of this connection."""
@@ -307,46 +309,52 @@ class _ConnectionBase(Managed[Any]):
             raise TypeError("handler must be callable")
         key = method.lower()
         core = self._core
-        entry = core.methods.get(key)
-        if entry is None:
-            out = c_uint64()
-            self._call(
-                n.fn.signalr_connection_on_invocation,
-                method.encode(), on_invocation, core.register(), userdata_free, byref(out),
-            )
-            core.methods[key] = _Method(out.value, (handler,))
-        else:
-            entry.handlers = entry.handlers + (handler,)
+        with core.lock:
+            entry = core.methods.get(key)
+            if entry is None:
+                # One native registration per method; Python runs the method's handlers in order.
+                out = c_uint64()
+                self._call(
+                    n.fn.signalr_connection_on_invocation,
+                    method.encode(), on_invocation, core.register(), userdata_free, byref(out),
+                )
+                core.methods[key] = _Method(out.value, (handler,))
+            else:
+                entry.handlers = entry.handlers + (handler,)
         return handler
 
     def off(self, method: str, handler: Optional[Callable[..., Any]] = None) -> None:
         """Removes ``handler`` from ``method``, or every handler of ``method`` when none is given."""
         key = method.lower()
         core = self._core
-        entry = core.methods.get(key)
-        if entry is None:
-            return
-        remaining = () if handler is None else tuple(h for h in entry.handlers if h is not handler)
-        if remaining:
-            entry.handlers = remaining
-            return
-        del core.methods[key]
-        self._call(n.fn.signalr_connection_remove_handler, entry.native_id)
+        with core.lock:
+            entry = core.methods.get(key)
+            if entry is None:
+                return
+            remaining = () if handler is None else tuple(h for h in entry.handlers if h is not handler)
+            if remaining:
+                entry.handlers = remaining
+                return
+            del core.methods[key]
+            self._call(n.fn.signalr_connection_remove_handler, entry.native_id)
 
     def on_close(self, callback: F) -> F:
         """``callback(error)`` when the connection closes: ``error`` is ``None`` after ``stop()``,
         else the :class:`SignalRError` that ended it. Usable as a decorator."""
-        self._core.close_handlers += (callback,)
+        with self._core.lock:
+            self._core.close_handlers += (callback,)
         return callback
 
     def on_reconnecting(self, callback: F) -> F:
         """``callback(error)`` when the connection was lost and automatic reconnect begins."""
-        self._core.reconnecting_handlers += (callback,)
+        with self._core.lock:
+            self._core.reconnecting_handlers += (callback,)
         return callback
 
     def on_reconnected(self, callback: F) -> F:
         """``callback(connection_id)`` when a reconnect succeeded (``None`` without negotiation)."""
-        self._core.reconnected_handlers += (callback,)
+        with self._core.lock:
+            self._core.reconnected_handlers += (callback,)
         return callback
 
     # -- properties --

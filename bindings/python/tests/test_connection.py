@@ -276,3 +276,50 @@ def test_stop_cancels_pending_invocations(builder, run):
                 await pending
 
     run(main())
+
+
+def test_callback_thread_state_is_released(builder, events, monkeypatch):
+    # The thread state kept on the connection's callback thread (see _callbacks.pin_thread) is
+    # given back when the connection is torn down.
+    from signalr_native import _callbacks
+
+    released = []
+    real = _callbacks._gil_release
+    monkeypatch.setattr(_callbacks, "_gil_release", lambda state: (released.append(state), real(state)))
+    got = events()
+    c = builder().build()
+    c.on("Message", got)
+    c.start()
+    c.invoke("SendToCaller", "Message", 1)
+    got.wait(1)
+    c.close()
+    assert len(released) == 1
+
+
+def test_exit_with_open_connections(hub):
+    # Connections left open (blocking and asyncio, with handlers and logging) are closed by the
+    # atexit hook; the interpreter exits cleanly.
+    script = f"""
+import asyncio, logging, signalr_native
+from signalr_native import HubConnectionBuilder
+logging.basicConfig(level=logging.WARNING)
+b = HubConnectionBuilder().with_url({hub.url + "/hub"!r}).configure_logging(logging.INFO)
+c = b.build()
+c.on("Message", lambda *a: None)
+c.start()
+c.invoke("SendToCaller", "Message", 1)
+keep = [c]
+async def main():
+    a = b.build_async()
+    a.on("Message", lambda *a: None)
+    await a.start()
+    keep.append(a)
+asyncio.run(main())
+print("done")
+"""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "done\n"
