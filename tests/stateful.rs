@@ -150,6 +150,8 @@ async fn flood_with_drops(hub: &Hub, protocol: HubProtocol, buffer: usize, recor
     c.start().await.unwrap();
     let id = c.connection_id();
 
+    // A stream the hub runs beside the invocations, so drops also cut it mid-flow.
+    let mut counter = c.stream("Counter", json("[500,2]")).await.unwrap();
     let mut expected = Vec::new(); // what the client's handlers must see, in order
     let mut floods = Vec::new();
     let mut notes = Vec::new();
@@ -173,6 +175,11 @@ async fn flood_with_drops(hub: &Hub, protocol: HubProtocol, buffer: usize, recor
         }
     }
     let drop_count = drops.len();
+    let mut items = Vec::new();
+    while let Some(item) = counter.next().await {
+        items.push(text(&item.unwrap()).parse::<i64>().unwrap());
+    }
+    assert_eq!(items, (0..500).collect::<Vec<_>>(), "{protocol:?}, buffer {buffer}: stream items");
     for flood in floods {
         assert_eq!(text(&flood.await.unwrap()), "150");
     }

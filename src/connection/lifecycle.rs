@@ -172,7 +172,7 @@ async fn drive(inner: Arc<Inner>, lifecycle: Arc<Lifecycle>, mut session: Arc<Se
         match reconnect(&inner, &lifecycle, cause).await {
             Reconnect::Connected(new_session, new_rx) => {
                 session = new_session;
-                rx = new_rx;
+                rx = *new_rx;
             }
             Reconnect::Closed(cause) => break cause,
         }
@@ -188,7 +188,7 @@ fn finish(inner: &Inner, lifecycle: &Lifecycle, cause: Option<Error>) {
 }
 
 enum Reconnect {
-    Connected(Arc<Session>, Receiving),
+    Connected(Arc<Session>, Box<Receiving>),
     Closed(Option<Error>),
 }
 
@@ -242,7 +242,7 @@ async fn reconnect(inner: &Arc<Inner>, lifecycle: &Lifecycle, lost: Option<Error
                     data.session = Some(session.clone());
                 }
                 inner.callbacks.fire_reconnected(rx.connection_id.as_deref());
-                return Reconnect::Connected(session, rx);
+                return Reconnect::Connected(session, Box::new(rx));
             }
             Err(e) => {
                 if lifecycle.stop.is_cancelled() {
