@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from ctypes import byref, c_uint8, c_uint64
-from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union, cast
 
 from . import _logging
 from . import _native as n
@@ -67,7 +67,9 @@ class _TokenProvider:
 
 class _PolicyTarget:
     def __init__(self, policy: ReconnectPolicy) -> None:
-        self.next_retry_delay = getattr(policy, "next_retry_delay", policy)
+        self.next_retry_delay: Callable[[RetryContext], Optional[float]] = cast(
+            Callable[[RetryContext], Optional[float]], getattr(policy, "next_retry_delay", policy)
+        )
         if not callable(self.next_retry_delay):
             raise TypeError("a reconnect policy is a callable or has a next_retry_delay(context) method")
 
