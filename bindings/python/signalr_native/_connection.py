@@ -94,6 +94,50 @@ def _log_handler_error(method: str) -> None:
     logger.error("a handler of the client method '%s' raised", method, exc_info=True)
 
 
+def _call_handlers(
+    handlers: Sequence[Callable[..., Any]], args: Optional[bytes], method: str
+) -> Tuple[List[Any], List[BaseException], List[Any]]:
+    """Calls each handler with the invocation's arguments: (values returned, exceptions raised,
+    awaitables returned). The common case — handlers returning None — does no further checks."""
+    values: List[Any] = []
+    errors: List[BaseException] = []
+    awaitables: List[Any] = []
+    try:
+        arguments = loads(args) or ()
+    except ValueError as e:  # pragma: no cover - the library sends valid JSON
+        errors.append(e)
+        return values, errors, awaitables
+    for h in handlers:
+        try:
+            value = h(*arguments)
+        except Exception as e:
+            _log_handler_error(method)
+            errors.append(e)
+            continue
+        if value is None:
+            continue
+        if isinstance(value, concurrent.futures.Future):
+            value = _await_future(value)
+        if is_awaitable(value):
+            awaitables.append(value)
+        else:
+            values.append(value)
+    return values, errors, awaitables
+
+
+async def _await_future(future: "concurrent.futures.Future[Any]") -> Any:
+    return await asyncio.wrap_future(future)  # wrapped on the loop that runs this
+
+
+def _collect(results: Sequence[Any], values: List[Any], errors: List[BaseException], method: str) -> None:
+    for r in results:
+        if isinstance(r, BaseException):
+            logger.error("a handler of the client method '%s' raised", method, exc_info=r)
+            errors.append(r)
+        elif r is not None:
+            values.append(r)
+
+
 class _Method:
     __slots__ = ("native_id", "handlers")
 
@@ -159,27 +203,7 @@ class _Core:
     # -- user code --
 
     def _run_handlers_blocking(self, handlers: Sequence[Callable[..., Any]], args: Optional[bytes], reply: _Reply) -> None:
-        values: List[Any] = []
-        errors: List[BaseException] = []
-        awaitables: List[Any] = []
-        try:
-            arguments = loads(args) or []
-        except ValueError as e:
-            errors.append(e)
-            arguments = []
-        for h in handlers if not errors else ():
-            try:
-                value = h(*arguments)
-            except Exception as e:
-                _log_handler_error(reply.method)
-                errors.append(e)
-                continue
-            if isinstance(value, concurrent.futures.Future):
-                value = asyncio.wrap_future(value)
-            if is_awaitable(value):
-                awaitables.append(value)
-            elif value is not None:
-                values.append(value)
+        values, errors, awaitables = _call_handlers(handlers, args, reply.method)
         if not awaitables:
             reply.finish(values, errors)
             return
@@ -188,47 +212,19 @@ class _Core:
             return await asyncio.gather(*awaitables, return_exceptions=True)
 
         def done(results: Any, error: Optional[BaseException]) -> None:
-            for r in results or ([error] if error else []):
-                if isinstance(r, BaseException):
-                    logger.error("a handler of the client method '%s' raised", reply.method, exc_info=r)
-                    errors.append(r)
-                elif r is not None:
-                    values.append(r)
+            _collect(results if error is None else [error], values, errors, reply.method)
             reply.finish(values, errors)
 
         run_awaitable_in_thread(gather(), done)
 
     def _run_handlers_async(self, handlers: Sequence[Callable[..., Any]], args: Optional[bytes], reply: _Reply) -> None:
-        values: List[Any] = []
-        errors: List[BaseException] = []
-        awaitables: List[Any] = []
-        try:
-            arguments = loads(args) or []
-        except ValueError as e:
-            errors.append(e)
-            arguments = []
-        for h in handlers if not errors else ():
-            try:
-                value = h(*arguments)
-            except Exception as e:
-                _log_handler_error(reply.method)
-                errors.append(e)
-                continue
-            if is_awaitable(value):
-                awaitables.append(value)
-            elif value is not None:
-                values.append(value)
+        values, errors, awaitables = _call_handlers(handlers, args, reply.method)
         if not awaitables:
             reply.finish(values, errors)
             return
 
         async def finish() -> None:
-            for r in await asyncio.gather(*awaitables, return_exceptions=True):
-                if isinstance(r, BaseException):
-                    logger.error("a handler of the client method '%s' raised", reply.method, exc_info=r)
-                    errors.append(r)
-                elif r is not None:
-                    values.append(r)
+            _collect(await asyncio.gather(*awaitables, return_exceptions=True), values, errors, reply.method)
             reply.finish(values, errors)
 
         _spawn(finish())

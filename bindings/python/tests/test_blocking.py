@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import threading
 import time
@@ -170,6 +171,8 @@ def test_client_results(builder):
             return {"async": x}
 
         c.on("Later", later)
+        pool = concurrent.futures.ThreadPoolExecutor(1)
+        c.on("Pooled", lambda x: pool.submit(lambda: x + 1))  # a concurrent.futures.Future
 
         def refuse(x):
             raise KeyError(x)
@@ -178,6 +181,7 @@ def test_client_results(builder):
         c.start()
         assert c.invoke("AskClient", "Double", 21) == 42
         assert c.invoke("AskClient", "later", "v") == {"async": "v"}
+        assert c.invoke("AskClient", "Pooled", 41) == 42
         with pytest.raises(HubError, match="Client didn't provide a result"):
             c.invoke("AskClient", "Nothing", 1)
         with pytest.raises(HubError, match="Client didn't provide a result"):
