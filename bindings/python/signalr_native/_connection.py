@@ -25,7 +25,6 @@ from ._callbacks import (
     LoopDispatcher,
     handles,
     in_callback,
-    inline_user_code,
     is_awaitable,
     on_closed,
     on_completion,
@@ -90,39 +89,8 @@ class _Reply:
         n.fn.signalr_responder_complete(r, payload)
 
 
-def _log_handler_error(method: str) -> None:
-    logger.error("a handler of the client method '%s' raised", method, exc_info=True)
-
-
-def _call_handlers(
-    handlers: Sequence[Callable[..., Any]], args: Optional[bytes], method: str
-) -> Tuple[List[Any], List[BaseException], List[Any]]:
-    """Calls each handler with the invocation's arguments: (values returned, exceptions raised,
-    awaitables returned). The common case — handlers returning None — does no further checks."""
-    values: List[Any] = []
-    errors: List[BaseException] = []
-    awaitables: List[Any] = []
-    try:
-        arguments = loads(args) or ()
-    except ValueError as e:  # pragma: no cover - the library sends valid JSON
-        errors.append(e)
-        return values, errors, awaitables
-    for h in handlers:
-        try:
-            value = h(*arguments)
-        except Exception as e:
-            _log_handler_error(method)
-            errors.append(e)
-            continue
-        if value is None:
-            continue
-        if isinstance(value, concurrent.futures.Future):
-            value = _await_future(value)
-        if is_awaitable(value):
-            awaitables.append(value)
-        else:
-            values.append(value)
-    return values, errors, awaitables
+def _log_handler_error(method: bytes) -> None:
+    logger.error("a handler of the client method '%s' raised", method.decode("utf-8", "replace"), exc_info=True)
 
 
 async def _await_future(future: "concurrent.futures.Future[Any]") -> Any:
@@ -154,6 +122,7 @@ class _Core:
         self.asynchronous = asynchronous
         self.dispatcher: Optional[LoopDispatcher] = None  # asyncio: the loop that called start()
         self.methods: Dict[str, _Method] = {}
+        self.by_raw_name: Dict[bytes, _Method] = {}  # names as the server spelled them
         self.close_handlers: Tuple[Callable[..., Any], ...] = ()
         self.reconnecting_handlers: Tuple[Callable[..., Any], ...] = ()
         self.reconnected_handlers: Tuple[Callable[..., Any], ...] = ()
@@ -179,17 +148,19 @@ class _Core:
 
     # -- from library threads --
 
-    def on_invocation(self, method: str, args: Optional[bytes], responder: Any) -> None:
-        entry = self.methods.get(method.lower())
+    def on_invocation(self, raw_method: bytes, args: Optional[bytes], responder: Any) -> None:
+        entry = self.by_raw_name.get(raw_method)
+        if entry is None:
+            entry = self.methods.get(raw_method.decode("utf-8", "replace").lower())
+            if entry is not None:  # only registered names are remembered (the server picks names)
+                self.by_raw_name[raw_method] = entry
         handlers = entry.handlers if entry is not None else ()
-        reply = _Reply(responder, method)
         if self.asynchronous:
             d = self.dispatcher
-            if d is None or not d.post(self._run_handlers_async, handlers, args, reply):
-                reply.finish([], [])
+            if d is None or not d.post(self._run_handlers, handlers, args, responder, raw_method):
+                n.fn.signalr_responder_free(responder)
         else:
-            with inline_user_code():
-                self._run_handlers_blocking(handlers, args, reply)
+            self._run_handlers(handlers, args, responder, raw_method)
 
     def on_closed(self, result: int, error: Optional[str]) -> None:
         self._lifecycle(self.close_handlers, None if result == OK else error_from(result, error))
@@ -202,32 +173,53 @@ class _Core:
 
     # -- user code --
 
-    def _run_handlers_blocking(self, handlers: Sequence[Callable[..., Any]], args: Optional[bytes], reply: _Reply) -> None:
-        values, errors, awaitables = _call_handlers(handlers, args, reply.method)
+    def _run_handlers(
+        self, handlers: Sequence[Callable[..., Any]], args: Optional[bytes], responder: Any, raw_method: bytes
+    ) -> None:
+        """Runs the handlers of one invocation and answers its responder. The common case —
+        handlers returning None — allocates nothing and just frees the responder."""
+        outcome: Optional[Tuple[List[Any], List[BaseException], List[Any]]] = None
+        try:
+            arguments = loads(args) or ()
+        except ValueError as e:  # pragma: no cover - the library sends valid JSON
+            outcome = ([], [e], [])
+            handlers = ()
+        for h in handlers:
+            try:
+                value = h(*arguments)
+            except Exception as e:
+                _log_handler_error(raw_method)
+                if outcome is None:
+                    outcome = ([], [], [])
+                outcome[1].append(e)
+                continue
+            if value is None:
+                continue
+            if outcome is None:
+                outcome = ([], [], [])
+            if isinstance(value, concurrent.futures.Future):
+                value = _await_future(value)
+            if is_awaitable(value):
+                outcome[2].append(value)
+            else:
+                outcome[0].append(value)
+        if outcome is None:
+            n.fn.signalr_responder_free(responder)  # answers "Client didn't provide a result." when one is due
+            return
+        values, errors, awaitables = outcome
+        reply = _Reply(responder, raw_method.decode("utf-8", "replace"))
         if not awaitables:
             reply.finish(values, errors)
             return
 
-        async def gather() -> List[Any]:
-            return await asyncio.gather(*awaitables, return_exceptions=True)
-
-        def done(results: Any, error: Optional[BaseException]) -> None:
-            _collect(results if error is None else [error], values, errors, reply.method)
-            reply.finish(values, errors)
-
-        run_awaitable_in_thread(gather(), done)
-
-    def _run_handlers_async(self, handlers: Sequence[Callable[..., Any]], args: Optional[bytes], reply: _Reply) -> None:
-        values, errors, awaitables = _call_handlers(handlers, args, reply.method)
-        if not awaitables:
-            reply.finish(values, errors)
-            return
-
-        async def finish() -> None:
+        async def gather() -> None:
             _collect(await asyncio.gather(*awaitables, return_exceptions=True), values, errors, reply.method)
             reply.finish(values, errors)
 
-        _spawn(finish())
+        if self.asynchronous:
+            _spawn(gather())
+        else:
+            run_awaitable_in_thread(gather(), _log_outcome)
 
     def _lifecycle(self, handlers: Sequence[Callable[..., Any]], arg: Any) -> None:
         if not handlers:
@@ -237,8 +229,7 @@ class _Core:
             if d is not None:
                 d.post(self._call_lifecycle, handlers, arg)
         else:
-            with inline_user_code():
-                self._call_lifecycle(handlers, arg)
+            self._call_lifecycle(handlers, arg)
 
     def _call_lifecycle(self, handlers: Sequence[Callable[..., Any]], arg: Any) -> None:
         for h in handlers:
@@ -315,6 +306,7 @@ class _ConnectionBase(Managed[Any]):
                     method.encode(), on_invocation, core.register(), userdata_free, byref(out),
                 )
                 core.methods[key] = _Method(out.value, (handler,))
+                core.by_raw_name = {}
             else:
                 entry.handlers = entry.handlers + (handler,)
         return handler
@@ -331,7 +323,9 @@ class _ConnectionBase(Managed[Any]):
             if remaining:
                 entry.handlers = remaining
                 return
+            entry.handlers = ()  # a lookup racing with this finds nothing to run
             del core.methods[key]
+            core.by_raw_name = {}
             self._call(n.fn.signalr_connection_remove_handler, entry.native_id)
 
     def on_close(self, callback: F) -> F:
