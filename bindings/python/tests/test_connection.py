@@ -18,6 +18,7 @@ from signalr_native import (
     NegotiationError,
     RetryContext,
     SignalRError,
+    SignalRTimeoutError,
     UnauthorizedError,
 )
 from signalr_native._callbacks import handles
@@ -323,3 +324,34 @@ print("done")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout == "done\n"
+
+
+def test_trusted_certificate(spawn_hub, tmp_path):
+    cert = tmp_path / "hub.pem"
+    hub = spawn_hub("--tls", str(cert))
+    assert hub.url.startswith("https://")
+    url = hub.url + "/hub"
+    with HubConnectionBuilder().with_url(url).build() as c:
+        with pytest.raises(SignalRError):  # a self-signed certificate nobody trusts
+            c.start()
+    for trusted in (cert.read_bytes(), str(cert)):  # PEM bytes, or a file path
+        with HubConnectionBuilder().with_url(url).with_trusted_certificate(trusted).build() as c:
+            c.start()
+            assert c.invoke("Echo", "over TLS") == "over TLS"
+
+
+def test_server_timeout(hub, events):
+    closed = events()
+    builder = (
+        HubConnectionBuilder()
+        .with_url(hub.url + "/hub", transport="websockets")
+        .with_server_timeout(0.5)
+        .with_keep_alive_interval(0.2)
+    )
+    with builder.build() as c:
+        c.on_close(closed)
+        c.start()
+        c.send("Stall", 3000)  # the hub goes silent, pings included
+        error = closed.wait(1)[0]
+        assert isinstance(error, SignalRTimeoutError), error
+        assert "Server timeout" in str(error)
