@@ -36,7 +36,7 @@ from ._callbacks import (
     unpin_thread,
     userdata_free,
 )
-from ._errors import OK, SignalRError, WouldDeadlockError, check, error_from
+from ._errors import OK, SignalRError, WouldDeadlockError, check, cstr, error_from
 from ._handle import Managed, track
 from ._json import dumps, dumps_args, loads, timeout_ms
 from ._logging import logger
@@ -303,7 +303,7 @@ class _ConnectionBase(Managed[Any]):
                 out = c_uint64()
                 self._call(
                     n.fn.signalr_connection_on_invocation,
-                    method.encode(), on_invocation, core.register(), userdata_free, byref(out),
+                    cstr(method, "method name"), on_invocation, core.register(), userdata_free, byref(out),
                 )
                 core.methods[key] = _Method(out.value, (handler,))
                 core.by_raw_name = {}
@@ -473,7 +473,7 @@ class HubConnection(_ConnectionBase):
         out = c_void_p()
         self._call(
             n.fn.signalr_connection_invoke_blocking,
-            method.encode(), dumps_args(plain), timeout_ms(timeout), byref(out),
+            cstr(method, "method name"), dumps_args(plain), timeout_ms(timeout), byref(out),
         )
         try:
             return loads(string_at(out.value)) if out.value else None
@@ -487,7 +487,7 @@ class HubConnection(_ConnectionBase):
         if uploads:
             self._with_uploads(n.fn.signalr_connection_send_with_uploads, method, plain, uploads, timeout)
             return
-        self._call(n.fn.signalr_connection_send_blocking, method.encode(), dumps_args(plain), timeout_ms(timeout))
+        self._call(n.fn.signalr_connection_send_blocking, cstr(method, "method name"), dumps_args(plain), timeout_ms(timeout))
 
     def stream(self, method: str, *args: Any) -> StreamIterator:
         """Starts a server-to-client stream and returns an iterator of its items. Iterators
@@ -501,7 +501,7 @@ class HubConnection(_ConnectionBase):
             ups = upload_array(len(uploads))
             self._call(
                 n.fn.signalr_connection_stream_with_uploads,
-                method.encode(), dumps_args(plain), len(uploads), ups,
+                cstr(method, "method name"), dumps_args(plain), len(uploads), ups,
                 on_stream_item, on_completion, key, userdata_free, byref(out),
             )
             stream._attach(out)
@@ -509,7 +509,7 @@ class HubConnection(_ConnectionBase):
         else:
             self._call(
                 n.fn.signalr_connection_stream,
-                method.encode(), dumps_args(plain), on_stream_item, on_completion, key, userdata_free, byref(out),
+                cstr(method, "method name"), dumps_args(plain), on_stream_item, on_completion, key, userdata_free, byref(out),
             )
             stream._attach(out)
         return stream
@@ -519,7 +519,7 @@ class HubConnection(_ConnectionBase):
         done = _ThreadCompletion()
         ups = upload_array(len(uploads))
         self._call(
-            native, method.encode(), dumps_args(plain), len(uploads), ups, on_completion, handles.insert(done), userdata_free
+            native, cstr(method, "method name"), dumps_args(plain), len(uploads), ups, on_completion, handles.insert(done), userdata_free
         )
         start_pumps(ups, uploads, None)
         return done.wait(timeout)
@@ -562,7 +562,7 @@ class AsyncHubConnection(_ConnectionBase):
         plain, uploads = split_uploads(args)
         if uploads:
             return await self._with_uploads(n.fn.signalr_connection_invoke_with_uploads, method, plain, uploads)
-        return await self._completion(n.fn.signalr_connection_invoke, method.encode(), dumps_args(plain))
+        return await self._completion(n.fn.signalr_connection_invoke, cstr(method, "method name"), dumps_args(plain))
 
     async def send(self, method: str, *args: Any) -> None:
         """Calls a hub method without waiting for its result; returns once the message is
@@ -571,7 +571,7 @@ class AsyncHubConnection(_ConnectionBase):
         if uploads:
             await self._with_uploads(n.fn.signalr_connection_send_with_uploads, method, plain, uploads)
             return
-        await self._completion(n.fn.signalr_connection_send, method.encode(), dumps_args(plain))
+        await self._completion(n.fn.signalr_connection_send, cstr(method, "method name"), dumps_args(plain))
 
     def stream(self, method: str, *args: Any) -> AsyncStream:
         """Starts a server-to-client stream (at once; call it inside the event loop) and returns
@@ -587,7 +587,7 @@ class AsyncHubConnection(_ConnectionBase):
             ups = upload_array(len(uploads))
             self._call(
                 n.fn.signalr_connection_stream_with_uploads,
-                method.encode(), dumps_args(plain), len(uploads), ups,
+                cstr(method, "method name"), dumps_args(plain), len(uploads), ups,
                 on_stream_item, on_completion, key, userdata_free, byref(out),
             )
             stream._attach(out)
@@ -595,7 +595,7 @@ class AsyncHubConnection(_ConnectionBase):
         else:
             self._call(
                 n.fn.signalr_connection_stream,
-                method.encode(), dumps_args(plain), on_stream_item, on_completion, key, userdata_free, byref(out),
+                cstr(method, "method name"), dumps_args(plain), on_stream_item, on_completion, key, userdata_free, byref(out),
             )
             stream._attach(out)
         return stream
@@ -605,7 +605,7 @@ class AsyncHubConnection(_ConnectionBase):
         done = _LoopCompletion(dispatcher)
         ups = upload_array(len(uploads))
         self._call(
-            native, method.encode(), dumps_args(plain), len(uploads), ups, on_completion, handles.insert(done), userdata_free
+            native, cstr(method, "method name"), dumps_args(plain), len(uploads), ups, on_completion, handles.insert(done), userdata_free
         )
         start_pumps(ups, uploads, dispatcher.loop)
         return await done.future

@@ -16,6 +16,7 @@ from signalr_native import (
     HubConnection,
     HubConnectionState,
     HubError,
+    InvalidArgumentError,
     InvalidStateError,
     SignalRTimeoutError,
     WouldDeadlockError,
@@ -72,6 +73,12 @@ def test_invalid_state_and_arguments(builder):
         c.start()
         with pytest.raises(TypeError):
             c.invoke("Echo", object())  # not representable in JSON
+        with pytest.raises(InvalidArgumentError, match="NUL"):
+            c.invoke("Echo\0Fail", 1)  # would otherwise be cut to "Echo"
+        with pytest.raises(InvalidArgumentError):
+            c.invoke("", 1)
+        with pytest.raises(TypeError):
+            c.invoke(b"Echo", 1)
         with pytest.raises(InvalidStateError):
             c.start()
 

@@ -92,6 +92,8 @@ def test_negotiation_failure(hub):
         HubConnectionBuilder().with_url("not a url").build()
     with pytest.raises(ValueError):
         HubConnectionBuilder().with_url(hub.url + "/hub", transport="carrier-pigeon")
+    with pytest.raises(InvalidArgumentError, match="NUL"):
+        HubConnectionBuilder().with_url(hub.url + "/hub", headers={"X-A": "1\0injected"}).build()
 
 
 def test_skip_negotiation(hub):
