@@ -688,8 +688,9 @@ uint32_t signalr_connection_get_transport(const signalr_connection *c);
  *
  * It stops the connection; every pending completion is called exactly once with
  * `SIGNALR_RESULT_CANCELED`; then every user data of the connection is released. Called from
- * outside a library callback it returns after all of that: no callback of the connection runs
- * any more. Called from inside a library callback it returns at once, and the teardown finishes
+ * outside a library callback it returns after all of that — having waited up to 5 s for the
+ * connection to close (Close message written, transport closed) — and no callback of the
+ * connection runs any more. Called from inside a library callback it returns at once, and the teardown finishes
  * on the callback thread when the running callback returns (no callback other than those
  * cancellations starts after this returns).
  * Ownership: consumes `c`; streams, uploads and responders of the connection stay valid until
