@@ -1484,3 +1484,31 @@ fn every_transport_can_be_chosen_and_is_reported() {
     }
     assert_eq!(unsafe { signalr_connection_get_transport(null()) }, signalr_transport::None as u32);
 }
+
+#[test]
+fn stateful_reconnect_keeps_the_connection_across_a_drop() {
+    let hub = Hub::start();
+    let b = builder(&hub.url("/hub"));
+    unsafe {
+        assert_eq!(signalr_builder_set_stateful_reconnect(b, true), OK);
+        assert_eq!(signalr_builder_set_stateful_reconnect_buffer_size(b, 200_000), OK);
+    }
+    let conn = build(b);
+    let p = Probe::new();
+    unsafe {
+        assert_eq!(signalr_connection_on_reconnecting(conn, Some(on_reconnecting), p.ud(), Some(release_probe)), OK);
+        assert_eq!(signalr_connection_on_closed(conn, Some(on_closed), p.ud(), Some(release_probe)), OK);
+        assert_eq!(signalr_connection_start_blocking(conn, 30_000), OK, "{}", last_error());
+    }
+    let mut id = null_mut();
+    unsafe { assert_eq!(signalr_connection_get_connection_id(conn, &mut id), OK) };
+    let id = unsafe { take_string(id) };
+    invoke_blocking(conn, "Record", "[1]").unwrap();
+    unsafe { assert_eq!(signalr_connection_send(conn, c("DropTransport").as_ptr(), c("[]").as_ptr(), None, null_mut(), None), OK) };
+    invoke_blocking(conn, "Record", "[2]").unwrap();
+    assert_eq!(invoke_blocking(conn, "GetRecorded", "[]").unwrap(), "[1,2]");
+    assert_eq!(invoke_blocking(conn, "GetConnectionId", "[]").unwrap(), format!("\"{id}\""), "the same connection");
+    unsafe { signalr_connection_free(conn) };
+    assert_eq!(p.try_next(), None, "no reconnecting or closed callback");
+    assert_eq!(p.released(), 2);
+}
