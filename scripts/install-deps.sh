@@ -13,3 +13,4 @@ fi
 # C compiler, sanitizers, valgrind, pkg-config and CMake for the C API suite.
 "$root/scripts/install-c.sh"
 "$root/scripts/install-csharp.sh"
+"$root/scripts/install-python.sh"
