@@ -9,3 +9,4 @@ if [ ! -d "$root/tests/conformance/node_modules" ] \
   (cd "$root/tests/conformance" && npm ci --no-audit --no-fund)
   touch "$root/tests/conformance/node_modules"
 fi
+"$root/scripts/install-bench.sh"  # the benchmark smoke run (scripts/bench.sh --smoke): PyPI clients venv, signalrs-client build

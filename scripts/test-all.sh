@@ -16,3 +16,5 @@ cargo test --workspace --locked
 
 echo "== official @microsoft/signalr client against the test hub (conformance)"
 (cd tests/conformance && node --test --test-concurrency=1)
+
+echo "== side-by-side benchmark, smoke run (tiny counts; every client must run)"; "$root/scripts/bench.sh" --smoke

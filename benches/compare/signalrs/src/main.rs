@@ -62,11 +62,16 @@ fn percentiles(mut samples: Vec<Duration>) -> String {
     format!("{{\"p50_us\":{:.3},\"p99_us\":{:.3}}}", at(0.5), at(0.99))
 }
 
+/// User + system CPU seconds of this process (all threads) so far.
 fn cpu_seconds() -> f64 {
-    // /proc/self/stat fields 14 and 15: user and system time in clock ticks (100 per second).
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
-    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
-    (fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap()) / 100.0
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage writes the struct it is given; RUSAGE_SELF is always valid.
+    let usage = unsafe {
+        libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr());
+        usage.assume_init()
+    };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(usage.ru_utime) + secs(usage.ru_stime)
 }
 
 fn rss_bytes() -> u64 {
@@ -144,7 +149,7 @@ async fn flood(args: &Args) {
     };
     run(args.warm_up()).await;
     let (elapsed, cpu) = run(args.count).await;
-    println!("{{\"msgs_per_s\":{:.1},\"cpu_s\":{:.3}}}", args.count as f64 / elapsed.as_secs_f64(), cpu);
+    println!("{{\"msgs_per_s\":{:.1},\"cpu_s\":{:.6}}}", args.count as f64 / elapsed.as_secs_f64(), cpu);
 }
 
 async fn connect_time(args: &Args) {

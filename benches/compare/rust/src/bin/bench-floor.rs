@@ -188,26 +188,29 @@ async fn pipelined(args: &Args) {
 
 async fn flood(args: &Args) {
     let mut ws = connect(args).await;
-    let cpu = cpu_seconds();
-    let t = Instant::now();
-    ws.send(invocation(args, 0, "Flood", serde_json::json!([args.count, args.payload]))).await.unwrap();
-    let mut received = 0usize;
-    let mut parsed = Vec::new();
-    'receive: loop {
-        let frame = next_frame(&mut ws).await;
-        parsed.clear();
-        records(args, &frame, &mut parsed);
-        for r in &parsed {
-            match kind(args, r).0 {
-                1 => received += 1,
-                3 => break 'receive,
-                _ => {}
+    let mut run = async |n: usize| {
+        let cpu = cpu_seconds();
+        let t = Instant::now();
+        ws.send(invocation(args, 0, "Flood", serde_json::json!([n, args.payload]))).await.unwrap();
+        let mut received = 0usize;
+        let mut parsed = Vec::new();
+        'receive: loop {
+            let frame = next_frame(&mut ws).await;
+            parsed.clear();
+            records(args, &frame, &mut parsed);
+            for r in &parsed {
+                match kind(args, r).0 {
+                    1 => received += 1,
+                    3 => break 'receive,
+                    _ => {}
+                }
             }
         }
-    }
-    let elapsed = t.elapsed();
-    let cpu = cpu_seconds() - cpu;
-    assert_eq!(received, args.count);
+        assert_eq!(received, n);
+        (t.elapsed(), cpu_seconds() - cpu)
+    };
+    run(args.warm_up()).await;
+    let (elapsed, cpu) = run(args.count).await;
     emit(&[("msgs_per_s", args.count as f64 / elapsed.as_secs_f64()), ("cpu_s", cpu)]);
 }
 

@@ -80,14 +80,19 @@ async fn flood(args: &Args) {
         r.fetch_add(1, Ordering::Relaxed);
     })
     .unwrap();
-    let flood_args = c.args(&(args.count, args.payload)).unwrap();
-    let cpu = cpu_seconds();
-    let t = Instant::now();
-    c.invoke("Flood", flood_args).await.unwrap();
-    // Handlers run before the Completion that follows the flood is dispatched.
-    let elapsed = t.elapsed();
-    let cpu = cpu_seconds() - cpu;
-    assert_eq!(received.load(Ordering::Relaxed), args.count as u64);
+    let run = async |n: usize| {
+        received.store(0, Ordering::Relaxed);
+        let flood_args = c.args(&(n, args.payload)).unwrap();
+        let cpu = cpu_seconds();
+        let t = Instant::now();
+        c.invoke("Flood", flood_args).await.unwrap();
+        // Handlers run before the Completion that follows the flood is dispatched.
+        let elapsed = t.elapsed();
+        assert_eq!(received.load(Ordering::Relaxed), n as u64);
+        (elapsed, cpu_seconds() - cpu)
+    };
+    run(args.warm_up()).await;
+    let (elapsed, cpu) = run(args.count).await;
     c.stop().await;
     emit(&[("msgs_per_s", args.count as f64 / elapsed.as_secs_f64()), ("cpu_s", cpu)]);
 }
