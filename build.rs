@@ -1,12 +1,18 @@
-//! Generates `include/signalr.h` from `src/ffi` with cbindgen, writing it only when it changed so
+//! Writes the pkg-config and CMake package files (build/c_package.rs) and generates
+//! `include/signalr.h` from `src/ffi` with cbindgen, writing it only when it changed so
 //! that builds do not loop and the committed header stays byte-identical.
 
 use std::path::PathBuf;
+
+#[path = "build/c_package.rs"]
+mod c_package;
 
 fn main() {
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     println!("cargo:rerun-if-changed=src/ffi");
     println!("cargo:rerun-if-changed=cbindgen.toml");
+    println!("cargo:rerun-if-changed=build/c_package.rs");
+    c_package::write(&root);
 
     let version = std::env::var("CARGO_PKG_VERSION").expect("cargo sets CARGO_PKG_VERSION");
     let mut parts = version.split(['.', '-']).map(|p| p.parse::<u32>().unwrap_or(0));

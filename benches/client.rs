@@ -2,9 +2,11 @@
 //!
 //!     cargo build --release -p test-hub && cargo bench --bench client
 //!
-//! - sequential invoke round trip (`Add`), p50/p99, JSON and MessagePack, plus a bare
+//! - sequential invoke round trip (`Add`), p50/p99, over every transport x protocol pair
+//!   (WebSockets, Server-Sent Events, Long Polling; JSON and MessagePack), plus a bare
 //!   tokio-tungstenite client doing the same exchange as the floor to compare with;
-//! - server-to-client receive rate (`Flood`, 100-byte and 10 KB payloads) into a handler;
+//! - server-to-client receive rate (`Flood`, 100-byte and 10 KB payloads) into a handler, over
+//!   every pair;
 //! - resident memory per idle connection with 1,000 connections in this process.
 //!
 //! `BENCH_QUICK=1` shrinks every count (a smoke run); `BENCH_ONLY=flood` runs only the JSON
@@ -66,14 +68,37 @@ fn us(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
 
-async fn connect(hub: &HubProcess, protocol: HubProtocol) -> HubConnection {
-    let c = HubConnectionBuilder::new(format!("{}/hub", hub.base)).protocol(protocol).build().unwrap();
+/// Every transport x protocol pair the spec allows (MessagePack never over Server-Sent Events).
+const PAIRS: [(TransportKind, HubProtocol); 5] = [
+    (TransportKind::WebSockets, HubProtocol::Json),
+    (TransportKind::WebSockets, HubProtocol::MessagePack),
+    (TransportKind::ServerSentEvents, HubProtocol::Json),
+    (TransportKind::LongPolling, HubProtocol::Json),
+    (TransportKind::LongPolling, HubProtocol::MessagePack),
+];
+
+fn label(transport: TransportKind, protocol: HubProtocol) -> String {
+    let t = match transport {
+        TransportKind::WebSockets => "WS",
+        TransportKind::ServerSentEvents => "SSE",
+        TransportKind::LongPolling => "LP",
+    };
+    format!("{t}/{}", protocol.name())
+}
+
+async fn connect(hub: &HubProcess, transport: TransportKind, protocol: HubProtocol) -> HubConnection {
+    let c = HubConnectionBuilder::new(format!("{}/hub", hub.base))
+        .protocol(protocol)
+        .transports(TransportSet::only(transport))
+        .build()
+        .unwrap();
     c.start().await.unwrap();
+    assert_eq!(c.transport(), Some(transport));
     c
 }
 
-async fn invoke_latency(hub: &HubProcess, protocol: HubProtocol, n: usize) -> (Duration, Duration) {
-    let c = connect(hub, protocol).await;
+async fn invoke_latency(hub: &HubProcess, transport: TransportKind, protocol: HubProtocol, n: usize) -> (Duration, Duration) {
+    let c = connect(hub, transport, protocol).await;
     let args = c.args(&(1, 2)).unwrap();
     for _ in 0..n / 10 {
         c.invoke("Add", args.clone()).await.unwrap();
@@ -140,8 +165,8 @@ async fn bare_receive_rate(hub: &HubProcess, count: u64, payload: usize) -> f64 
     count as f64 / t.elapsed().as_secs_f64()
 }
 
-async fn receive_rate(hub: &HubProcess, protocol: HubProtocol, count: u64, payload: usize) -> f64 {
-    let c = connect(hub, protocol).await;
+async fn receive_rate(hub: &HubProcess, transport: TransportKind, protocol: HubProtocol, count: u64, payload: usize) -> f64 {
+    let c = connect(hub, transport, protocol).await;
     let received = Arc::new(AtomicU64::new(0));
     let r = received.clone();
     c.on("Flood", move |_args: &Payload| {
@@ -168,7 +193,7 @@ fn rss_kib() -> u64 {
 
 async fn idle_memory(hub: &HubProcess, n: usize) -> f64 {
     // Warm up the shared parts (TLS roots, HTTP client, runtime) so they are not counted.
-    let warm = connect(hub, HubProtocol::Json).await;
+    let warm = connect(hub, TransportKind::WebSockets, HubProtocol::Json).await;
     warm.stop().await;
     let before = rss_kib();
     let mut connections = Vec::with_capacity(n);
@@ -200,30 +225,34 @@ fn main() {
         let q = quick();
         if std::env::var("BENCH_ONLY").as_deref() == Ok("flood") {
             // For profilers: only the client's receive path.
-            let rate = receive_rate(&hub, HubProtocol::Json, 2_000_000, 100).await;
+            let rate = receive_rate(&hub, TransportKind::WebSockets, HubProtocol::Json, 2_000_000, 100).await;
             println!("json 100 B flood: {rate:.0} msg/s");
             return;
         }
         let n_invoke = if q { 500 } else { 20_000 };
-        println!("signalr-native client benchmarks (hub {}; WebSockets)", hub.base);
+        // HTTP transports pay a request per send (and Long Polling one per receive): fewer calls.
+        let n_http = if q { 200 } else { 5_000 };
+        println!("signalr-native client benchmarks (hub {})", hub.base);
         println!();
-        println!("invoke round trip, {n_invoke} sequential Add calls:");
+        println!("invoke round trip, sequential Add calls ({n_invoke} on WebSockets, {n_http} on SSE / Long Polling):");
         let (p50, p99) = bare_latency(&hub, n_invoke).await;
-        println!("  bare tokio-tungstenite  p50 {:>7.1} us   p99 {:>7.1} us", us(p50), us(p99));
-        for protocol in [HubProtocol::Json, HubProtocol::MessagePack] {
-            let (p50, p99) = invoke_latency(&hub, protocol, n_invoke).await;
-            println!("  {:<22}  p50 {:>7.1} us   p99 {:>7.1} us", protocol.name(), us(p50), us(p99));
+        println!("  {:<22}  p50 {:>7.1} us   p99 {:>7.1} us", "bare tokio-tungstenite", us(p50), us(p99));
+        for (transport, protocol) in PAIRS {
+            let n = if transport == TransportKind::WebSockets { n_invoke } else { n_http };
+            let (p50, p99) = invoke_latency(&hub, transport, protocol, n).await;
+            println!("  {:<22}  p50 {:>7.1} us   p99 {:>7.1} us", label(transport, protocol), us(p50), us(p99));
         }
         println!();
         println!("server-to-client receive rate into a handler (Flood):");
         for (payload, count) in [(100usize, if q { 20_000u64 } else { 1_000_000 }), (10_240, if q { 2_000 } else { 50_000 })] {
             let rate = bare_receive_rate(&hub, count, payload).await;
-            println!("  {:<12} {:>6} B x {:>8}: {:>10.0} msg/s  (hub ceiling: bare WebSocket client, JSON)", "bare", payload, count, rate);
-            for protocol in [HubProtocol::Json, HubProtocol::MessagePack] {
-                let rate = receive_rate(&hub, protocol, count, payload).await;
+            println!("  {:<14} {:>6} B x {:>8}: {:>10.0} msg/s  (hub ceiling: bare WebSocket client, JSON)", "bare", payload, count, rate);
+            for (transport, protocol) in PAIRS {
+                let count = if transport == TransportKind::WebSockets { count } else { count / 5 };
+                let rate = receive_rate(&hub, transport, protocol, count, payload).await;
                 println!(
-                    "  {:<12} {:>6} B x {:>8}: {:>10.0} msg/s  ({:.1} MB/s payload)",
-                    protocol.name(),
+                    "  {:<14} {:>6} B x {:>8}: {:>10.0} msg/s  ({:.1} MB/s payload)",
+                    label(transport, protocol),
                     payload,
                     count,
                     rate,

@@ -9,4 +9,8 @@ if [ ! -d "$root/tests/conformance/node_modules" ] \
   (cd "$root/tests/conformance" && npm ci --no-audit --no-fund)
   touch "$root/tests/conformance/node_modules"
 fi
+
+# C compiler, sanitizers, valgrind, pkg-config and CMake for the C API suite.
+"$root/scripts/install-c.sh"
+"$root/scripts/install-python.sh"
 "$root/scripts/install-bench.sh"  # the benchmark smoke run (scripts/bench.sh --smoke): PyPI clients venv, signalrs-client build

@@ -11,9 +11,12 @@ echo "== build (shared by every suite)"
 cargo build --workspace --all-targets --locked
 export TEST_HUB_BIN="$root/target/debug/test-hub"
 
+"$root/scripts/test-c.sh"
+
 echo "== Rust: client core and test hub"
 cargo test --workspace --locked
 
+echo "== Python package (bindings/python) against the test hub"; "$root/scripts/test-python.sh"
 echo "== official @microsoft/signalr client against the test hub (conformance)"
 (cd tests/conformance && node --test --test-concurrency=1)
 

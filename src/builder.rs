@@ -116,7 +116,10 @@ impl HubConnectionBuilder {
         self
     }
 
-    /// Called before every negotiate and every connect, reconnects included (N-12, A-3).
+    /// Called before every negotiate and every connect, reconnects included (N-12, A-3), and
+    /// once more when a Server-Sent Events or Long Polling request is answered 401.
+    /// The token goes in the `Authorization` header of every request (and, as the official
+    /// clients do, also in the `access_token` query of the Server-Sent Events stream).
     pub fn access_token_provider<F, Fut>(mut self, provider: F) -> Self
     where
         F: Fn() -> Fut + Send + Sync + 'static,
@@ -185,7 +188,10 @@ impl HubConnectionBuilder {
         self
     }
 
-    /// Stateful reconnect (Ack/Sequence replay). Not implemented yet: `build` rejects it.
+    /// Stateful reconnect (off by default): when the server agrees and the transport is
+    /// WebSockets, a dropped WebSocket is re-opened for the same connection and the messages each
+    /// side missed are replayed, with no reconnect events and nothing lost. A
+    /// `useStatefulReconnect=true` query parameter in the URL turns it on too (N-2).
     pub fn stateful_reconnect(mut self, enabled: bool) -> Self {
         self.stateful_reconnect = enabled;
         self
@@ -238,9 +244,8 @@ impl HubConnectionBuilder {
                 "negotiation can be skipped only when WebSockets is the only allowed transport".into(),
             ));
         }
-        if self.stateful_reconnect {
-            return Err(Error::NotSupported("stateful reconnect is not supported yet".into()));
-        }
+        let stateful_reconnect = self.stateful_reconnect
+            || url.query_pairs().any(|(k, v)| k == "useStatefulReconnect" && v.eq_ignore_ascii_case("true"));
         for (what, d) in [
             ("server timeout", self.server_timeout),
             ("keep-alive interval", self.keep_alive_interval),
@@ -295,7 +300,7 @@ impl HubConnectionBuilder {
             handshake_timeout: self.handshake_timeout,
             tls,
             max_message_bytes: self.max_message_bytes,
-            stateful_reconnect: self.stateful_reconnect.then_some(self.stateful_reconnect_buffer_size),
+            stateful_reconnect: stateful_reconnect.then_some(self.stateful_reconnect_buffer_size),
             runtime: crate::runtime::pick(self.runtime),
         };
         HubConnection::new(config)

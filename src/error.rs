@@ -41,7 +41,21 @@ pub enum Error {
     Internal(String),
 }
 
+/// How the text of an [`Error::Internal`] begins when a library task panicked (the C API reports
+/// those as `SIGNALR_RESULT_PANIC`).
+pub(crate) const PANIC_PREFIX: &str = "a library task panicked";
+
 impl Error {
+    /// The error a panic of the task `what` becomes: the connection closes with it.
+    pub(crate) fn panicked(what: &str, payload: &(dyn std::any::Any + Send)) -> Error {
+        let detail = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".into());
+        Error::Internal(format!("{PANIC_PREFIX} ({what}): {detail}"))
+    }
+
     /// The error pending operations see when the connection goes away with `cause` (E-1).
     pub(crate) fn closed(cause: Option<&Error>) -> Error {
         Error::Closed(cause.map(|c| Arc::new(c.clone())))

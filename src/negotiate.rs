@@ -19,6 +19,8 @@ pub(crate) struct Negotiated {
     pub connection_token: Option<String>,
     /// Transports in the server's order with their transfer formats.
     pub transports: Vec<(String, Vec<String>)>,
+    /// The server agreed to stateful reconnect (only ever true when the client asked, N-9).
+    pub stateful_reconnect: bool,
 }
 
 #[derive(Deserialize)]
@@ -56,6 +58,13 @@ pub(crate) fn negotiate_url(base: &Url) -> Url {
     url
 }
 
+/// Asks for stateful reconnect (N-2), unless the URL already does.
+pub(crate) fn ask_for_stateful_reconnect(negotiate_url: &mut Url) {
+    if !negotiate_url.query_pairs().any(|(k, _)| k == "useStatefulReconnect") {
+        negotiate_url.query_pairs_mut().append_pair("useStatefulReconnect", "true");
+    }
+}
+
 /// `{url}?…&id={token}` (N-10).
 pub(crate) fn connect_url(base: &Url, token: Option<&str>) -> Url {
     let mut url = base.clone();
@@ -66,9 +75,10 @@ pub(crate) fn connect_url(base: &Url, token: Option<&str>) -> Url {
 }
 
 /// Interprets one negotiate response body. `Ok(Err(redirect))` = negotiate again at that URL
-/// (with the given token if any).
+/// (with the given token if any). `asked_stateful`: the request asked for stateful reconnect.
 pub(crate) fn parse_response(
     body: &[u8],
+    asked_stateful: bool,
 ) -> Result<std::result::Result<Negotiated, (Url, Option<String>)>> {
     let r: Response = serde_json::from_slice(body)
         .map_err(|e| Error::Negotiation(format!("negotiate response is not valid JSON: {e}")))?;
@@ -87,7 +97,7 @@ pub(crate) fn parse_response(
             .map_err(|e| Error::Negotiation(format!("negotiate redirect URL '{url}' is invalid: {e}")))?;
         return Ok(Err((url, r.access_token)));
     }
-    if r.use_stateful_reconnect {
+    if r.use_stateful_reconnect && !asked_stateful {
         return Err(Error::Negotiation(
             "the server enabled stateful reconnect, which the client did not ask for".into(),
         ));
@@ -103,7 +113,12 @@ pub(crate) fn parse_response(
         .into_iter()
         .map(|t| (t.transport, t.transfer_formats))
         .collect();
-    Ok(Ok(Negotiated { connection_id: r.connection_id, connection_token, transports }))
+    Ok(Ok(Negotiated {
+        connection_id: r.connection_id,
+        connection_token,
+        transports,
+        stateful_reconnect: r.use_stateful_reconnect,
+    }))
 }
 
 /// The server's transports in its order (T-1), each either to be tried or with the reason it is
@@ -153,10 +168,11 @@ mod tests {
 
     #[test]
     fn version_0_uses_the_connection_id_as_token_and_version_1_the_token() {
-        let v0 = parse_response(br#"{"connectionId":"c","availableTransports":[]}"#).unwrap().unwrap();
+        let v0 = parse_response(br#"{"connectionId":"c","availableTransports":[]}"#, false).unwrap().unwrap();
         assert_eq!(v0.connection_token.as_deref(), Some("c"));
         let v1 = parse_response(
             br#"{"negotiateVersion":1,"connectionId":"c","connectionToken":"t","extra":5,"availableTransports":[]}"#,
+            false,
         )
         .unwrap()
         .unwrap();
@@ -165,15 +181,27 @@ mod tests {
 
     #[test]
     fn error_redirect_and_classic_server_answers() {
-        let e = parse_response(br#"{"error":"nope"}"#).unwrap_err();
+        let e = parse_response(br#"{"error":"nope"}"#, false).unwrap_err();
         assert_eq!(e, Error::Negotiation("nope".into()));
-        let (url, token) = parse_response(br#"{"url":"http://x/y","accessToken":"t"}"#).unwrap().unwrap_err();
+        let (url, token) = parse_response(br#"{"url":"http://x/y","accessToken":"t"}"#, false).unwrap().unwrap_err();
         assert_eq!((url.as_str(), token.as_deref()), ("http://x/y", Some("t")));
-        let e = parse_response(br#"{"ProtocolVersion":"1.5"}"#).unwrap_err();
+        let e = parse_response(br#"{"ProtocolVersion":"1.5"}"#, false).unwrap_err();
         assert!(e.to_string().contains("ASP.NET SignalR server"), "{e}");
-        assert!(parse_response(b"{").is_err());
-        let e = parse_response(br#"{"negotiateVersion":1,"connectionId":"c","connectionToken":"t","useStatefulReconnect":true}"#).unwrap_err();
+        assert!(parse_response(b"{", false).is_err());
+        let e = parse_response(br#"{"negotiateVersion":1,"connectionId":"c","connectionToken":"t","useStatefulReconnect":true}"#, false).unwrap_err();
         assert!(e.to_string().contains("did not ask"), "{e}");
+        let asked = br#"{"negotiateVersion":1,"connectionId":"c","connectionToken":"t","useStatefulReconnect":true}"#;
+        assert!(parse_response(asked, true).unwrap().unwrap().stateful_reconnect);
+    }
+
+    #[test]
+    fn stateful_reconnect_is_asked_for_once() {
+        let mut url = negotiate_url(&Url::parse("http://h/hub").unwrap());
+        ask_for_stateful_reconnect(&mut url);
+        assert_eq!(url.as_str(), "http://h/hub/negotiate?negotiateVersion=1&useStatefulReconnect=true");
+        let mut url = negotiate_url(&Url::parse("http://h/hub?useStatefulReconnect=true").unwrap());
+        ask_for_stateful_reconnect(&mut url);
+        assert_eq!(url.as_str(), "http://h/hub/negotiate?useStatefulReconnect=true&negotiateVersion=1");
     }
 
     #[test]
@@ -184,6 +212,7 @@ mod tests {
               {"transport":"Carrier","transferFormats":["Text"]},
               {"transport":"ServerSentEvents","transferFormats":["Text"]},
               {"transport":"WebSockets","transferFormats":["Text","Binary"]}]}"#,
+            false,
         )
         .unwrap()
         .unwrap();

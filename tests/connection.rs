@@ -244,8 +244,9 @@ async fn builder_rejects_invalid_configurations_without_io() {
     let sse = TransportSet::only(TransportKind::ServerSentEvents);
     let e = HubConnectionBuilder::new("http://h/hub").transports(sse).skip_negotiation(true).build().unwrap_err();
     assert!(e.to_string().contains("only when WebSockets"), "{e}");
-    let e = HubConnectionBuilder::new("http://h/hub").stateful_reconnect(true).build().unwrap_err();
-    assert!(matches!(e, Error::NotSupported(_)), "{e}");
+    let e = HubConnectionBuilder::new("http://h/hub").stateful_reconnect(true).stateful_reconnect_buffer_size(0);
+    let e = e.build().unwrap_err();
+    assert!(matches!(e, Error::InvalidArgument(_)), "{e}");
     let e = HubConnectionBuilder::new("http://h/hub").header("Bad Name", "v").build().unwrap_err();
     assert!(matches!(e, Error::InvalidArgument(_)), "{e}");
     let e = HubConnectionBuilder::new("http://h/hub").trust_ca_pem(&b"junk"[..]).build().unwrap_err();

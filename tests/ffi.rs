@@ -53,13 +53,15 @@ enum Ev {
     Reconnected(Option<String>),
 }
 
+type Hook = Box<dyn FnMut(&Ev) + Send>;
+
 /// User data of the tests: records events, counts its releases.
 struct Probe {
     tx: Mutex<mpsc::Sender<Ev>>,
     rx: Mutex<mpsc::Receiver<Ev>>,
     released: AtomicUsize,
     /// Run inside a callback, with the event (to free a connection from inside, …).
-    on_event: Mutex<Option<Box<dyn FnMut(&Ev) + Send>>>,
+    on_event: Mutex<Option<Hook>>,
 }
 
 impl Probe {
@@ -370,7 +372,7 @@ fn builder_options_and_their_validation() {
         let mut b = null_mut();
         assert_eq!(signalr_builder_new(null(), &mut b), signalr_result::NullParameter);
         assert_eq!(signalr_builder_new(c("http://x/hub").as_ptr(), null_mut()), signalr_result::NullParameter);
-        assert_eq!(signalr_builder_new(b"http://\xff\0".as_ptr().cast(), &mut b), signalr_result::InvalidUtf8);
+        assert_eq!(signalr_builder_new(c"http://\xff".as_ptr(), &mut b), signalr_result::InvalidUtf8);
         assert!(b.is_null());
 
         // Every setter on NULL.
@@ -402,7 +404,7 @@ fn builder_options_and_their_validation() {
         assert_eq!(signalr_builder_set_transports(b, 8), signalr_result::InvalidArgument);
         assert_eq!(signalr_builder_set_protocol(b, 2), signalr_result::InvalidArgument);
         assert_eq!(signalr_builder_add_header(b, null(), c("v").as_ptr()), nul);
-        assert_eq!(signalr_builder_add_header(b, c("n").as_ptr(), b"\xff\0".as_ptr().cast()), signalr_result::InvalidUtf8);
+        assert_eq!(signalr_builder_add_header(b, c("n").as_ptr(), c"\xff".as_ptr()), signalr_result::InvalidUtf8);
         assert_eq!(signalr_builder_set_automatic_reconnect(b, null(), 2), nul);
         assert_eq!(signalr_builder_add_trusted_ca_pem(b, null(), 3), nul);
         assert_eq!(signalr_builder_add_trusted_ca_file(b, null()), nul);
@@ -415,7 +417,8 @@ fn builder_options_and_their_validation() {
         assert_eq!(signalr_builder_build(b, null_mut()), nul);
 
         // Validation at build: each consumes its builder.
-        let cases: Vec<(&str, Box<dyn Fn(*mut signalr_builder)>)> = vec![
+        type Setup = Box<dyn Fn(*mut signalr_builder)>;
+        let cases: Vec<(&str, Setup)> = vec![
             ("not a url", Box::new(|_| {})),
             ("ftp://x/hub", Box::new(|_| {})),
             ("http://x/hub", Box::new(|b| assert_eq!(signalr_builder_set_server_timeout_ms(b, 0), OK))),
@@ -547,7 +550,7 @@ fn handlers_receive_calls_in_order_and_can_be_removed() {
         assert_eq!(a.released(), 1, "released once removed");
         let _ = id_b;
         unsafe { assert_eq!(signalr_connection_off(conn, c("NOTIFY").as_ptr()), OK) };
-        assert_eq!(b.released(), 1, "released by off");
+        wait_until("released by off", || b.released() == 1);
         invoke_blocking(conn, "SendToCaller", r#"["Notify", "gone"]"#).unwrap();
         // A call after `off` reaches nobody: prove it by a later call of another handler.
         let z = Probe::new();
@@ -562,7 +565,7 @@ fn handlers_receive_calls_in_order_and_can_be_removed() {
             assert_eq!(signalr_connection_on(conn, null(), Some(on_call), z.ud(), Some(release_probe), &mut id), signalr_result::NullParameter);
             assert_eq!(signalr_connection_on(conn, c("x").as_ptr(), None, z.ud(), Some(release_probe), &mut id), signalr_result::NullParameter);
             assert_eq!(signalr_connection_on(conn, c("x").as_ptr(), Some(on_call), z.ud(), Some(release_probe), null_mut()), signalr_result::NullParameter);
-            assert_eq!(signalr_connection_on(conn, b"\xfe\0".as_ptr().cast(), Some(on_call), z.ud(), Some(release_probe), &mut id), signalr_result::InvalidUtf8);
+            assert_eq!(signalr_connection_on(conn, c"\xfe".as_ptr(), Some(on_call), z.ud(), Some(release_probe), &mut id), signalr_result::InvalidUtf8);
             assert_eq!(signalr_connection_off(conn, null()), signalr_result::NullParameter);
             assert_eq!(z.released(), 5);
             assert_eq!(id, 0);
@@ -593,7 +596,7 @@ static LATER: Mutex<Vec<usize>> = Mutex::new(Vec::new());
 unsafe extern "C" fn answer_later(_: *mut c_void, _: *const c_char, _: usize, _: *const c_char, _: usize, r: *mut signalr_responder) {
     // Validation failures leave the responder usable.
     assert_eq!(signalr_responder_complete(r, c("{not json").as_ptr()), signalr_result::InvalidJson);
-    assert_eq!(signalr_responder_complete(r, b"\"\xff\"\0".as_ptr().cast()), signalr_result::InvalidUtf8);
+    assert_eq!(signalr_responder_complete(r, c"\"\xff\"".as_ptr()), signalr_result::InvalidUtf8);
     assert_eq!(signalr_responder_complete(r, null()), signalr_result::NullParameter);
     LATER.lock().unwrap().push(r as usize);
 }
@@ -758,7 +761,7 @@ fn streams_deliver_items_in_order_then_end_once() {
             assert_eq!(signalr_stream_cancel(s), OK, "cancel after the end is a no-op");
             signalr_stream_free(s);
         }
-        assert_eq!(p.released(), 1);
+        wait_until("user data released after the end", || p.released() == 1);
         // An unknown stream method: the server's error ends it.
         let s = stream(conn, "Nope", "[]", &p);
         match p.next() {
@@ -792,7 +795,7 @@ fn streams_deliver_items_in_order_then_end_once() {
             }
         }
         assert_eq!(invoke_blocking(conn, "Add", "[1,1]").unwrap(), "2", "connection fine after cancels");
-        assert_eq!(p.released(), 4);
+        wait_until("user data released after the ends", || p.released() == 4);
         unsafe {
             let mut s = null_mut();
             assert_eq!(
@@ -1060,4 +1063,410 @@ fn the_reconnect_policy_callback_decides_the_delays() {
     assert_eq!(counts, vec![0, 0, 1, 2]);
     unsafe { signalr_connection_free(conn) };
     assert_eq!(p.released(), 3);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Free at any time: with calls in flight, from inside callbacks; exactly-once completions
+
+/// Waits for a condition that a library thread makes true (a hang guard, not a timing assertion).
+fn wait_until(what: &str, cond: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !cond() {
+        assert!(std::time::Instant::now() < deadline, "{what} did not happen within 60 s");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+fn invoke_async(conn: *mut signalr_connection, method: &str, args: &str, p: &Arc<Probe>) {
+    let rc = unsafe { signalr_connection_invoke(conn, c(method).as_ptr(), c(args).as_ptr(), Some(on_done), p.ud(), Some(release_probe)) };
+    assert_eq!(rc, OK, "{}", last_error());
+}
+
+#[test]
+fn free_with_calls_in_flight_completes_each_exactly_once_before_returning() {
+    let hub = Hub::start();
+    for protocol in PROTOCOLS {
+        let conn = connect(&hub, protocol);
+        let (calls, items, life) = (Probe::new(), Probe::new(), Probe::new());
+        on(conn, "Never", &life);
+        unsafe { assert_eq!(signalr_connection_on_closed(conn, Some(on_closed), life.ud(), Some(release_probe)), OK) };
+        for _ in 0..10 {
+            invoke_async(conn, "Delay", "[20000]", &calls);
+        }
+        let mut streams = Vec::new();
+        for _ in 0..3 {
+            streams.push(stream(conn, "Counter", "[100000, 5]", &items));
+        }
+        let mut ups = [null_mut(); 1];
+        unsafe {
+            assert_eq!(
+                signalr_connection_invoke_with_uploads(conn, c("Sum").as_ptr(), c("[]").as_ptr(), 1, ups.as_mut_ptr(), Some(on_done), calls.ud(), Some(release_probe)),
+                OK
+            );
+            signalr_connection_free(conn);
+        }
+        // Everything happened before free returned.
+        assert_eq!(calls.released(), 11);
+        assert_eq!(items.released(), 3);
+        assert_eq!(life.released(), 2);
+        let mut done = 0;
+        while let Some(ev) = calls.try_next() {
+            assert!(matches!(ev, Ev::Done(signalr_result::Canceled, Some(_), None)), "{ev:?}");
+            done += 1;
+        }
+        assert_eq!(done, 11, "each completion exactly once, with CANCELED");
+        let mut stream_ends = 0;
+        while let Some(ev) = items.try_next() {
+            match ev {
+                Ev::Item(_) => assert_eq!(stream_ends, 0, "no item after a stream's end"),
+                Ev::Done(signalr_result::Canceled, Some(_), None) => stream_ends += 1,
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(stream_ends, 3);
+        // Handles of the freed connection stay valid to use and free.
+        unsafe {
+            assert_eq!(signalr_stream_cancel(streams[0]), OK);
+            for s in streams {
+                signalr_stream_free(s);
+            }
+            assert_eq!(signalr_upload_write(ups[0], c("1").as_ptr()), signalr_result::ConnectionClosed);
+            signalr_upload_free(ups[0]);
+        }
+        // Nothing runs afterwards: another connection's round trip through the hub later, still nothing.
+        let other = connect(&hub, protocol);
+        assert_eq!(invoke_blocking(other, "Broadcast", r#"["Never", 1]"#).unwrap(), "null");
+        unsafe { signalr_connection_free(other) };
+        assert_eq!(calls.try_next(), None);
+        assert_eq!(items.try_next(), None);
+        assert_eq!(life.try_next(), None);
+    }
+}
+
+#[test]
+fn free_during_start_cancels_the_start() {
+    let hub = Hub::start();
+    for _ in 0..10 {
+        let conn = build(builder(&hub.url("/hub")));
+        let p = Probe::new();
+        unsafe {
+            assert_eq!(signalr_connection_start(conn, Some(on_done), p.ud(), Some(release_probe)), OK);
+            signalr_connection_free(conn);
+        }
+        assert_eq!(p.released(), 1);
+        assert!(matches!(p.try_next(), Some(Ev::Done(signalr_result::Canceled, Some(_), None))));
+        assert_eq!(p.try_next(), None);
+    }
+}
+
+/// A connection pointer a callback may free, set once the connection exists.
+#[derive(Default)]
+struct Target(AtomicUsize);
+
+impl Target {
+    fn set(&self, conn: *mut signalr_connection) {
+        self.0.store(conn as usize, Ordering::SeqCst);
+    }
+    /// Frees it from inside a callback, after checking that blocking calls are refused there.
+    fn free_from_callback(&self) {
+        let conn = self.0.swap(0, Ordering::SeqCst) as *mut signalr_connection;
+        if conn.is_null() {
+            return;
+        }
+        unsafe {
+            let mut out = null_mut();
+            assert_eq!(signalr_connection_invoke_blocking(conn, c("Add").as_ptr(), c("[1,1]").as_ptr(), 0, &mut out), signalr_result::WouldDeadlock);
+            assert!(last_error().contains("inside a library callback"), "{}", last_error());
+            assert_eq!(signalr_connection_send_blocking(conn, c("Add").as_ptr(), c("[1,1]").as_ptr(), 0), signalr_result::WouldDeadlock);
+            assert_eq!(signalr_connection_stop_blocking(conn, 0), signalr_result::WouldDeadlock);
+            assert_eq!(signalr_connection_start_blocking(conn, 0), signalr_result::WouldDeadlock);
+            // Asynchronous calls are fine in here (INVALID_STATE only because it is closing).
+            let rc = signalr_connection_send(conn, c("Record").as_ptr(), c("[1]").as_ptr(), None, null_mut(), None);
+            assert!(matches!(rc, OK | signalr_result::InvalidState), "{rc:?}");
+            signalr_connection_free(conn);
+        }
+    }
+}
+
+#[test]
+fn free_from_inside_a_handler_a_completion_and_lifecycle_callbacks() {
+    let hub = Hub::start();
+    let other = connect(&hub, signalr_protocol::Json);
+    // Which callback frees: a handler, a completion, the closed and the state-changed callback.
+    for case in ["handler", "completion", "closed", "state"] {
+        let conn = connect(&hub, signalr_protocol::Json);
+        let target = Arc::new(Target::default());
+        target.set(conn);
+        let (trigger, pending) = (Probe::new(), Probe::new());
+        let t = target.clone();
+        trigger.on_event(move |ev| match (case, ev) {
+            ("handler", Ev::Call(..)) | ("completion", Ev::Done(..)) | ("closed", Ev::Closed(..)) => t.free_from_callback(),
+            ("state", Ev::State(_, new)) if *new == signalr_connection_state::Disconnecting as u32 => t.free_from_callback(),
+            _ => {}
+        });
+        on(conn, "Ping", &trigger);
+        unsafe {
+            assert_eq!(signalr_connection_on_closed(conn, Some(on_closed), trigger.ud(), Some(release_probe)), OK);
+            assert_eq!(signalr_connection_on_state_changed(conn, Some(on_state), trigger.ud(), Some(release_probe)), OK);
+        }
+        // The hub runs one invocation of a connection at a time: these keep it busy.
+        for _ in 0..5 {
+            invoke_async(conn, "Delay", "[20000]", &pending);
+        }
+        match case {
+            // From the other connection, as the hub is busy with this one's calls.
+            "handler" => assert_eq!(invoke_blocking(other, "Broadcast", r#"["Ping"]"#).unwrap(), "null"),
+            "completion" => unsafe {
+                assert_eq!(signalr_connection_send(conn, c("Record").as_ptr(), c("[0]").as_ptr(), Some(on_done), trigger.ud(), Some(release_probe)), OK)
+            },
+            _ => unsafe { assert_eq!(signalr_connection_stop(conn, Some(on_done), pending.ud(), Some(release_probe)), OK) },
+        }
+        // The teardown finishes on the callback thread once the freeing callback returned.
+        let pending_count = if matches!(case, "closed" | "state") { 6 } else { 5 };
+        let (mut canceled, mut closed) = (0, 0);
+        for _ in 0..pending_count {
+            match pending.next() {
+                Ev::Done(signalr_result::Canceled, Some(_), None) => canceled += 1,
+                // A stop fails its pending calls before the closed callbacks run.
+                Ev::Done(signalr_result::ConnectionClosed, Some(_), None) if case == "closed" => closed += 1,
+                other => panic!("{case}: {other:?}"),
+            }
+        }
+        assert_eq!((canceled, closed), if case == "closed" { (1, 5) } else { (pending_count, 0) }, "{case}");
+        let trigger_refs = 3 + (case == "completion") as usize;
+        wait_until("user data released", || pending.released() == pending_count && trigger.released() == trigger_refs);
+        assert_eq!(target.0.load(Ordering::SeqCst), 0, "{case}: the callback ran and freed");
+        assert_eq!(pending.try_next(), None);
+    }
+    unsafe { signalr_connection_free(other) };
+}
+
+/// Signals that the client-result call arrived and keeps its responder unanswered (freed later).
+unsafe extern "C" fn hold(ud: *mut c_void, _: *const c_char, _: usize, _: *const c_char, _: usize, r: *mut signalr_responder) {
+    probe(ud).record(Ev::Item(format!("{}", r as usize)));
+}
+
+#[test]
+fn free_from_another_thread_ends_a_blocking_call_waiting_on_the_connection() {
+    let hub = Hub::start();
+    let conn = connect(&hub, signalr_protocol::Json);
+    let held = Probe::new();
+    let mut id = 0;
+    unsafe { assert_eq!(signalr_connection_on_invocation(conn, c("Hold").as_ptr(), Some(hold), held.ud(), Some(release_probe), &mut id), OK) };
+    let c_addr = conn as usize;
+    let waiter = std::thread::spawn(move || {
+        let mut out = null_mut();
+        unsafe { signalr_connection_invoke_blocking(c_addr as *mut _, c("AskClient").as_ptr(), c(r#"["Hold", 0]"#).as_ptr(), 0, &mut out) }
+    });
+    // Once the hub asks this client, the blocking call is in flight: free the connection.
+    let Ev::Item(responder) = held.next() else { panic!() };
+    unsafe { signalr_connection_free(conn) };
+    let rc = waiter.join().unwrap();
+    assert!(matches!(rc, signalr_result::ConnectionClosed | signalr_result::Canceled), "{rc:?}");
+    unsafe { signalr_responder_free(responder.parse::<usize>().unwrap() as *mut signalr_responder) };
+    assert_eq!(held.released(), 1);
+}
+
+#[test]
+fn many_connections_created_started_and_freed_with_traffic() {
+    let hub = Hub::start();
+    for i in 0..20 {
+        let conn = connect(&hub, PROTOCOLS[i % 2]);
+        let p = Probe::new();
+        on(conn, "Notify", &p);
+        for _ in 0..5 {
+            invoke_async(conn, "SendToCaller", r#"["Notify", 1]"#, &p);
+        }
+        let s = stream(conn, "Counter", "[1000, 1]", &p);
+        if i % 3 == 0 {
+            assert!(matches!(p.next(), Ev::Call(..) | Ev::Done(..) | Ev::Item(_)));
+        }
+        unsafe {
+            signalr_connection_free(conn);
+            signalr_stream_free(s);
+        }
+        assert_eq!(p.released(), 7, "iteration {i}");
+        let mut ends = 0;
+        while let Some(ev) = p.try_next() {
+            if let Ev::Done(..) = ev {
+                ends += 1;
+            }
+        }
+        assert_eq!(ends, 6, "iteration {i}: every completion exactly once");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Process-wide functions
+
+unsafe extern "C" fn on_log(ud: *mut c_void, level: u32, target: *const c_char, tl: usize, message: *const c_char, ml: usize) {
+    let target = borrowed(target, tl).unwrap();
+    let message = borrowed(message, ml).unwrap();
+    assert!(level <= signalr_log_level::Critical as u32);
+    // Inside the log callback blocking calls are refused too.
+    assert_eq!(signalr_connection_stop_blocking(null_mut(), 0), signalr_result::WouldDeadlock);
+    probe(ud).record(Ev::Call(target, message));
+}
+
+#[test]
+fn version_result_names_logging_and_huge_timeouts() {
+    unsafe {
+        assert_eq!(CStr::from_ptr(signalr_version()).to_str().unwrap(), env!("CARGO_PKG_VERSION"));
+        assert_eq!(CStr::from_ptr(signalr_result_name(signalr_result::WouldDeadlock as u32)).to_str().unwrap(), "SIGNALR_RESULT_WOULD_DEADLOCK");
+        assert_eq!(CStr::from_ptr(signalr_result_name(999)).to_str().unwrap(), "SIGNALR_RESULT_UNKNOWN");
+        signalr_string_free(null_mut());
+
+        let p = Probe::new();
+        assert_eq!(signalr_log_set_callback(Some(on_log), p.ud(), Some(release_probe), 99), signalr_result::InvalidArgument);
+        assert_eq!(p.released(), 1);
+        assert_eq!(signalr_log_set_callback(Some(on_log), p.ud(), Some(release_probe), signalr_log_level::Trace as u32), OK);
+        let hub = Hub::start();
+        let conn = connect(&hub, signalr_protocol::Json);
+        // No time limit: UINT64_MAX must not overflow a deadline.
+        let mut out = null_mut();
+        assert_eq!(signalr_connection_invoke_blocking(conn, c("Add").as_ptr(), c("[1,2]").as_ptr(), u64::MAX, &mut out), OK);
+        assert_eq!(take_string(out), "3");
+        assert_eq!(signalr_connection_send_blocking(conn, c("Record").as_ptr(), c("[1]").as_ptr(), u64::MAX), OK);
+        signalr_connection_free(conn);
+        let Ev::Call(target, message) = p.next() else { panic!() };
+        assert!(!target.is_empty() && !message.is_empty());
+        assert_eq!(signalr_log_set_level(99), signalr_result::InvalidArgument);
+        assert_eq!(signalr_log_set_level(signalr_log_level::None as u32), OK);
+        assert_eq!(signalr_log_set_callback(None, null_mut(), None, signalr_log_level::None as u32), OK);
+        assert_eq!(p.released(), 2, "released when removed");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Callback order across kinds
+
+#[test]
+fn stream_items_results_and_handler_calls_arrive_in_protocol_order() {
+    let hub = Hub::start();
+    let conn = connect(&hub, signalr_protocol::Json);
+    let p = Probe::new();
+    on(conn, "H", &p);
+    // Invocation id "0": a stream the hub keeps silent for a long time (streams run beside the
+    // hub's one-at-a-time invocations); id "1": the SendRaw call that plays a script for id "0".
+    let s = stream(conn, "Counter", "[1, 600000]", &p);
+    let frames = [
+        r#"{"type":2,"invocationId":"0","item":"a"}"#,
+        r#"{"type":1,"target":"H","arguments":[1]}"#,
+        r#"{"type":2,"invocationId":"0","item":"b"}"#,
+        r#"{"type":1,"target":"H","arguments":[2]}"#,
+        r#"{"type":3,"invocationId":"0"}"#,
+        r#"{"type":1,"target":"H","arguments":[3]}"#,
+    ]
+    .map(|f| format!("{f}\u{1e}"));
+    let args = serde_json::json!([frames, false]).to_string();
+    invoke_async(conn, "SendRaw", &args, &p);
+    let got: Vec<Ev> = (0..7).map(|_| p.next()).collect();
+    assert_eq!(
+        got,
+        vec![
+            Ev::Item("\"a\"".into()),
+            Ev::Call("H".into(), "[1]".into()),
+            Ev::Item("\"b\"".into()),
+            Ev::Call("H".into(), "[2]".into()),
+            Ev::Done(OK, None, None),
+            Ev::Call("H".into(), "[3]".into()),
+            Ev::Done(OK, None, Some("null".into())),
+        ]
+    );
+    unsafe {
+        signalr_stream_free(s);
+        signalr_connection_free(conn);
+    }
+}
+
+#[test]
+fn streams_canceled_at_once_end_once_and_leave_the_connection_usable() {
+    let hub = Hub::start();
+    let conn = connect(&hub, signalr_protocol::Messagepack);
+    let p = Probe::new();
+    for _ in 0..50 {
+        let s = stream(conn, "Counter", "[1000000, 0]", &p);
+        unsafe { signalr_stream_free(s) };
+    }
+    let mut ends = 0;
+    while ends < 50 {
+        match p.next() {
+            Ev::Item(_) => {}
+            Ev::Done(signalr_result::Canceled, Some(_), None) => ends += 1,
+            other => panic!("{other:?}"),
+        }
+    }
+    // The connection is still usable.
+    assert_eq!(invoke_blocking(conn, "Add", "[20, 22]").unwrap(), "42");
+    unsafe { signalr_connection_free(conn) };
+    assert_eq!(p.released(), 50);
+    while let Some(ev) = p.try_next() {
+        assert!(matches!(ev, Ev::Item(_)), "{ev:?}");
+    }
+}
+
+/// Blocks the callback thread on the first call until the test lets it go.
+static GATE: Mutex<Option<mpsc::Receiver<()>>> = Mutex::new(None);
+
+unsafe extern "C" fn slow_then_count(ud: *mut c_void, _: *const c_char, _: usize, a: *const c_char, al: usize) {
+    if let Some(gate) = GATE.lock().unwrap().take() {
+        probe(ud).record(Ev::Item("blocked".into()));
+        gate.recv().unwrap();
+    }
+    let args: serde_json::Value = serde_json::from_str(&borrowed(a, al).unwrap()).unwrap();
+    probe(ud).record(Ev::State(args[0].as_u64().unwrap() as u32, 0));
+}
+
+#[test]
+fn a_handler_blocked_during_a_flood_loses_and_reorders_nothing() {
+    let hub = Hub::start();
+    let conn = connect(&hub, signalr_protocol::Json);
+    let (open, gate) = mpsc::channel();
+    *GATE.lock().unwrap() = Some(gate);
+    let p = Probe::new();
+    let mut id = 0;
+    unsafe { assert_eq!(signalr_connection_on(conn, c("Flood").as_ptr(), Some(slow_then_count), p.ud(), Some(release_probe), &mut id), OK) };
+    // More calls than the callback backlog holds (4096), 20 MB in all. (The back-pressure itself is
+    // unit-tested in src/ffi/dispatcher.rs.)
+    const N: u32 = 10_000;
+    let done = Probe::new();
+    invoke_async(conn, "Flood", &format!("[{N}, 2000]"), &done);
+    assert_eq!(p.next(), Ev::Item("blocked".into()));
+    open.send(()).unwrap();
+    for i in 0..N {
+        assert_eq!(p.next(), Ev::State(i, 0), "calls in order, none lost");
+    }
+    assert_eq!(done.next(), Ev::Done(OK, None, Some(N.to_string())));
+    unsafe { signalr_connection_free(conn) };
+    assert_eq!(p.released(), 1);
+}
+
+#[test]
+fn every_transport_can_be_chosen_and_is_reported() {
+    let hub = Hub::start();
+    for (transport, name) in [
+        (signalr_transport::Websockets, "WebSockets"),
+        (signalr_transport::ServerSentEvents, "ServerSentEvents"),
+        (signalr_transport::LongPolling, "LongPolling"),
+    ] {
+        let b = builder(&hub.url("/hub"));
+        unsafe { assert_eq!(signalr_builder_set_transports(b, transport as u32), OK) };
+        let conn = build(b);
+        unsafe {
+            assert_eq!(signalr_connection_start_blocking(conn, 30_000), OK, "{name}: {}", last_error());
+            assert_eq!(signalr_connection_get_transport(conn), transport as u32, "{name}");
+        }
+        let info: serde_json::Value = serde_json::from_str(&invoke_blocking(conn, "GetRequestInfo", "[]").unwrap()).unwrap();
+        assert_eq!(info["transport"], name);
+        let p = Probe::new();
+        on(conn, "Notify", &p);
+        invoke_blocking(conn, "SendToCaller", r#"["Notify", "x"]"#).unwrap();
+        assert_eq!(p.next(), Ev::Call("Notify".into(), r#"["x"]"#.into()));
+        unsafe {
+            assert_eq!(signalr_connection_stop_blocking(conn, 30_000), OK);
+            assert_eq!(signalr_connection_get_transport(conn), signalr_transport::None as u32);
+            signalr_connection_free(conn);
+        }
+    }
+    assert_eq!(unsafe { signalr_connection_get_transport(null()) }, signalr_transport::None as u32);
 }

@@ -22,6 +22,21 @@ pub(crate) struct Established {
     /// Holds whatever arrived after the handshake response (H-3).
     pub messages: MessageReader,
     pub connection_id: Option<String>,
+    /// Set when stateful reconnect is active (negotiated, on WebSockets, handshake version 2):
+    /// where a dropped transport re-connects.
+    pub resume: Option<Resume>,
+}
+
+/// Where and how a stateful connection re-opens its WebSocket (SR-7): the same connect URL (same
+/// token), a fresh access token, no negotiate, no handshake.
+pub(crate) struct Resume {
+    url: Url,
+    tokens: Tokens,
+}
+
+/// Opens a new WebSocket for a stateful connection whose transport dropped.
+pub(crate) async fn reopen(inner: &Inner, resume: &Resume) -> Result<(TransportReader, TransportWriter)> {
+    open(inner, TransportKind::WebSockets, resume.url.clone(), &resume.tokens).await
 }
 
 const STOPPED_DURING_NEGOTIATION: &str = "The connection was stopped during negotiation.";
@@ -72,7 +87,7 @@ pub(crate) async fn establish(inner: &Inner, stop: &CancellationToken) -> Result
             open(inner, TransportKind::WebSockets, config.url.clone(), &tokens),
         )
         .await?;
-        return handshake(inner, reader, writer, None, stop).await;
+        return handshake(inner, reader, writer, None, None, stop).await;
     }
 
     let (mut url, mut negotiated) =
@@ -98,9 +113,12 @@ pub(crate) async fn establish(inner: &Inner, stop: &CancellationToken) -> Result
                 cancelable(stop, STOPPED_DURING_NEGOTIATION, negotiate_all(inner, &mut tokens)).await?;
         }
         let connect_url = negotiate::connect_url(&url, negotiated.connection_token.as_deref());
-        match cancelable(stop, STOPPED_DURING_CONNECT, open(inner, kind, connect_url, &tokens)).await {
+        match cancelable(stop, STOPPED_DURING_CONNECT, open(inner, kind, connect_url.clone(), &tokens)).await {
             Ok((reader, writer)) => {
-                return handshake(inner, reader, writer, negotiated.connection_id, stop).await;
+                // SR-1: only WebSockets can re-connect to the same connection.
+                let resume = (negotiated.stateful_reconnect && kind == TransportKind::WebSockets)
+                    .then_some(Resume { url: connect_url, tokens });
+                return handshake(inner, reader, writer, negotiated.connection_id, resume, stop).await;
             }
             Err(e @ Error::Canceled(_)) => return Err(e),
             Err(e) => {
@@ -140,7 +158,7 @@ async fn negotiate_all(inner: &Inner, tokens: &mut Tokens) -> Result<(Url, Negot
     for _ in 0..=MAX_REDIRECTS {
         let token = tokens.get().await?;
         let body = post_negotiate(inner, &url, token.as_deref()).await?;
-        match negotiate::parse_response(&body)? {
+        match negotiate::parse_response(&body, inner.config.stateful_reconnect.is_some())? {
             Ok(negotiated) => return Ok((url, negotiated)),
             Err((next, access_token)) => {
                 url = next;
@@ -154,7 +172,10 @@ async fn negotiate_all(inner: &Inner, tokens: &mut Tokens) -> Result<(Url, Negot
 }
 
 async fn post_negotiate(inner: &Inner, base: &Url, token: Option<&str>) -> Result<Bytes> {
-    let url = negotiate::negotiate_url(base);
+    let mut url = negotiate::negotiate_url(base);
+    if inner.config.stateful_reconnect.is_some() {
+        negotiate::ask_for_stateful_reconnect(&mut url);
+    }
     let mut request = inner.http.client.post(url.clone()).timeout(inner.config.http_timeout).body("");
     for (name, value) in request_headers(&inner.config.headers, token, &inner.cookies) {
         request = request.header(name, value);
@@ -213,12 +234,15 @@ async fn handshake(
     mut reader: TransportReader,
     mut writer: TransportWriter,
     connection_id: Option<String>,
+    resume: Option<Resume>,
     stop: &CancellationToken,
 ) -> Result<Established> {
     let config = &inner.config;
     let mut messages = MessageReader::new(config.protocol, config.max_message_bytes);
+    // D-1: version 2 asks the server for stateful reconnect; 1 otherwise (older servers).
+    let version = if resume.is_some() { 2 } else { 1 };
     let exchange = async {
-        let request = HandshakeRequest { protocol: config.protocol.name().to_string(), version: 1 };
+        let request = HandshakeRequest { protocol: config.protocol.name().to_string(), version };
         let mut bytes = Vec::new();
         request.write(&mut bytes);
         writer.send_handshake(Bytes::from(bytes)).await?;
@@ -257,5 +281,5 @@ async fn handshake(
         writer.close().await;
         return Err(e);
     }
-    Ok(Established { reader, writer, messages, connection_id })
+    Ok(Established { reader, writer, messages, connection_id, resume })
 }

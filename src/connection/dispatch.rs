@@ -1,8 +1,9 @@
 //! The receive loop of a session: one task reads the transport, parses and dispatches every message
 //! in arrival order — handlers run inline, so they never overlap and see protocol order.
 //!
-//! Stateful reconnect hook: `dispatch` is where every incoming message passes; trackable ones
-//! (`HubMessage::is_trackable`) are what will be counted for Ack and de-duplicated after Sequence.
+//! Under stateful reconnect every message first passes the [`ReceiveTracker`] (counting, duplicates
+//! after a re-connect, the Ack timer); a transport that breaks ends the loop with `dropped` set,
+//! so the session may continue on a new transport.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use super::invocations::{parse_id, Pending};
 use super::keep_alive::IdleTimer;
 use super::responder::{Responder, NO_RESULT_ERROR};
 use super::session::Session;
+use super::stateful::{ReceiveTracker, Verdict};
 use crate::error::Error;
 use crate::protocol::{Completion, CompletionResult, HubMessage, Invocation, MessageReader, Payload};
 use crate::transport::TransportReader;
@@ -25,7 +27,19 @@ pub(crate) enum Ended {
     Stopped,
     /// The connection was lost or closed by the server. `cause` is `None` for a clean close
     /// without error; `reconnect` is false only for a server Close without `allowReconnect` (C-1).
-    Lost { cause: Option<Error>, reconnect: bool },
+    /// `dropped`: the transport itself broke or closed (not a Close message, timeout or protocol
+    /// error), which stateful reconnect may repair (SR-7).
+    Lost { cause: Option<Error>, reconnect: bool, dropped: bool },
+}
+
+impl Ended {
+    fn lost(cause: Error) -> Ended {
+        Ended::Lost { cause: Some(cause), reconnect: true, dropped: false }
+    }
+
+    fn dropped(cause: Option<Error>) -> Ended {
+        Ended::Lost { cause, reconnect: true, dropped: true }
+    }
 }
 
 pub(crate) struct ReceiveLoop<'a> {
@@ -35,56 +49,74 @@ pub(crate) struct ReceiveLoop<'a> {
     pub messages: &'a mut MessageReader,
     pub stop: &'a CancellationToken,
     pub server_timeout: Duration,
+    /// Present when stateful reconnect is active on the session.
+    pub tracker: Option<&'a mut ReceiveTracker>,
 }
 
 impl ReceiveLoop<'_> {
     pub async fn run(self) -> Ended {
-        let mut handlers = self.handlers.snapshot();
-        let mut timeout = (!self.reader.has_inherent_keep_alive()).then(|| IdleTimer::new(self.server_timeout));
+        let ReceiveLoop { session, handlers: registry, reader, messages, stop, server_timeout, mut tracker } = self;
+        let mut handlers = registry.snapshot();
+        let link = session.writer().link();
+        let link_broken = link.cancelled();
+        let mut timeout = (!reader.has_inherent_keep_alive()).then(|| IdleTimer::new(server_timeout));
         // Created once: re-creating cancellation futures per chunk would re-register their wakers.
-        let stopped = self.stop.cancelled();
-        let session_ended = self.session.ended();
-        tokio::pin!(stopped, session_ended);
+        let stopped = stop.cancelled();
+        let session_ended = session.ended();
+        tokio::pin!(stopped, session_ended, link_broken);
         loop {
             // Everything already received first (the handshake's leftovers included, H-3).
             loop {
-                match self.messages.next_message() {
+                match messages.next_message() {
                     Ok(Some(message)) => {
-                        if let Some(ended) = dispatch(message, self.session, self.handlers, &mut handlers) {
+                        if let Some(tracker) = tracker.as_deref_mut() {
+                            match tracker.accept(&message) {
+                                Ok(Verdict::Process) => {}
+                                Ok(Verdict::Skip) => continue,
+                                Err(e) => return Ended::lost(e),
+                            }
+                        }
+                        if let Some(ended) = dispatch(message, session, registry, &mut handlers) {
                             return ended;
                         }
                     }
                     Ok(None) => break,
-                    Err(e) => return Ended::Lost { cause: Some(Error::from(e)), reconnect: true },
+                    Err(e) => return Ended::lost(Error::from(e)),
                 }
             }
+            let ack_armed = tracker.as_ref().is_some_and(|t| t.ack_armed());
             tokio::select! {
                 biased;
                 _ = &mut stopped => return Ended::Stopped,
                 _ = &mut session_ended => {
-                    let cause = self.session.write_error()
+                    let cause = session.write_error()
                         .unwrap_or_else(|| Error::Transport("the connection was closed".into()));
-                    return Ended::Lost { cause: Some(cause), reconnect: true };
+                    return Ended::lost(cause);
                 }
-                chunk = self.reader.recv() => match chunk {
+                // Stateful: the writer found the transport broken.
+                _ = &mut link_broken => {
+                    return Ended::dropped(Some(Error::Transport("the connection was lost while sending".into())));
+                }
+                chunk = reader.recv() => match chunk {
                     Some(Ok(bytes)) => {
                         if let Some(t) = timeout.as_mut() {
                             t.touch();
                         }
-                        self.messages.push(bytes);
+                        messages.push(bytes);
                     }
                     // A clean close without a Close message still counts as a loss.
-                    None => return Ended::Lost { cause: None, reconnect: true },
-                    Some(Err(e)) => return Ended::Lost { cause: Some(e), reconnect: true },
+                    None => return Ended::dropped(None),
+                    Some(Err(e)) => return Ended::dropped(Some(e)),
                 },
                 _ = async { timeout.as_mut().unwrap().expired().await }, if timeout.is_some() => {
-                    return Ended::Lost {
-                        cause: Some(Error::Timeout(format!(
-                            "Server timeout elapsed without receiving a message from the server ({} ms).",
-                            self.server_timeout.as_millis()
-                        ))),
-                        reconnect: true,
-                    };
+                    return Ended::lost(Error::Timeout(format!(
+                        "Server timeout elapsed without receiving a message from the server ({} ms).",
+                        server_timeout.as_millis()
+                    )));
+                }
+                // SR-5: Ack what was processed, about a second after it arrived.
+                ack = async { tracker.as_deref_mut().unwrap().ack_due().await }, if ack_armed => {
+                    let _ = session.send_message(&ack);
                 }
             }
         }
@@ -110,16 +142,20 @@ fn dispatch(
         }
         HubMessage::Completion(completion) => complete(completion, session),
         HubMessage::Close(close) => {
+            // C-3/SR-11: a Close ends the connection even under stateful reconnect.
             return Some(Ended::Lost {
                 cause: close.error.map(Error::ServerClosed),
                 reconnect: close.allow_reconnect,
+                dropped: false,
             });
         }
         HubMessage::Ping => {}
         HubMessage::StreamInvocation(inv) => {
             tracing::warn!(target = %inv.target, "server stream invocations of client methods are not supported; ignored");
         }
-        HubMessage::CancelInvocation { .. } | HubMessage::Ack { .. } | HubMessage::Sequence { .. } => {}
+        HubMessage::Ack { sequence_id } => session.ack(sequence_id),
+        // Sequence is consumed by the ReceiveTracker (ignored without stateful reconnect).
+        HubMessage::CancelInvocation { .. } | HubMessage::Sequence { .. } => {}
     }
     None
 }

@@ -5,9 +5,10 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::connect::{establish, Established};
+use super::connect::{establish, reopen, Established, Resume};
 use super::dispatch::{Ended, ReceiveLoop};
 use super::session::Session;
+use super::stateful::ReceiveTracker;
 use super::state::{ConnectionState, Lifecycle};
 use super::Inner;
 use crate::error::{Error, Result};
@@ -58,8 +59,25 @@ pub(crate) async fn start(inner: Arc<Inner>) -> Result<()> {
         data.connection_id = rest.connection_id.clone();
         data.session = Some(session.clone());
     }
-    inner.config.runtime.spawn(drive(inner.clone(), lifecycle, session, rest));
+    inner.config.runtime.spawn(drive_guarded(inner.clone(), lifecycle, session, rest));
     Ok(())
+}
+
+/// `drive`, but a panic in it still closes the connection: the current session's pending calls
+/// fail, the state becomes Disconnected and on_close runs with the panic as the cause.
+async fn drive_guarded(inner: Arc<Inner>, lifecycle: Arc<Lifecycle>, session: Arc<Session>, rx: Receiving) {
+    use futures_util::FutureExt;
+    let run = std::panic::AssertUnwindSafe(drive(inner.clone(), lifecycle.clone(), session.clone(), rx));
+    if let Err(payload) = run.catch_unwind().await {
+        let error = Error::panicked("receive loop", &*payload);
+        tracing::error!("{error}");
+        session.end(Some(&error));
+        let current = inner.lock_state().session.clone();
+        if let Some(current) = current {
+            current.end(Some(&error));
+        }
+        finish(&inner, &lifecycle, Some(error));
+    }
 }
 
 /// The transport halves the receive loop owns.
@@ -67,13 +85,42 @@ pub(crate) struct Receiving {
     reader: crate::transport::TransportReader,
     messages: crate::protocol::MessageReader,
     connection_id: Option<String>,
+    /// Stateful reconnect: where to re-connect, and the receive-side bookkeeping.
+    stateful: Option<(Resume, ReceiveTracker)>,
 }
 
 fn begin_session(inner: &Inner, established: Established) -> Result<(Arc<Session>, Receiving)> {
-    let Established { reader, writer, messages, connection_id } = established;
+    let Established { reader, writer, messages, connection_id, resume } = established;
     let keep_alive = (!reader.has_inherent_keep_alive()).then_some(inner.config.keep_alive_interval);
-    let session = Session::start(inner.config.protocol, writer, keep_alive, &inner.config.runtime)?;
-    Ok((session, Receiving { reader, messages, connection_id }))
+    let buffer = resume.as_ref().and(inner.config.stateful_reconnect);
+    let session = Session::start(inner.config.protocol, writer, keep_alive, buffer, &inner.config.runtime)?;
+    let stateful = resume.map(|resume| (resume, ReceiveTracker::new()));
+    Ok((session, Receiving { reader, messages, connection_id, stateful }))
+}
+
+/// SR-7 … SR-10: after the transport of a stateful session dropped, one immediate attempt to
+/// continue on a new WebSocket: no state change, no callbacks, pending calls stay pending.
+/// `Err` = it failed (the caller closes or reconnects as without stateful reconnect).
+async fn resume_session(inner: &Inner, lifecycle: &Lifecycle, session: &Session, rx: &mut Receiving) -> Result<()> {
+    let Some((resume, tracker)) = rx.stateful.as_mut() else {
+        return Err(Error::Internal("not a stateful session".into()));
+    };
+    session.writer().suspend();
+    let attempt = async {
+        let (reader, writer) = reopen(inner, resume).await?;
+        session.writer().resume(writer, || session.writer().replay().map_or(Ok(Vec::new()), |r| r.resend(session.protocol))).await?;
+        Ok::<_, Error>(reader)
+    };
+    let reader = tokio::select! {
+        biased;
+        _ = lifecycle.stop.cancelled() => return Err(Error::Canceled("The connection was stopped while re-connecting.".into())),
+        r = attempt => r?,
+    };
+    rx.reader = reader;
+    // A message cut off by the drop is resent whole by the server.
+    rx.messages = crate::protocol::MessageReader::new(inner.config.protocol, inner.config.max_message_bytes);
+    tracker.reconnected();
+    Ok(())
 }
 
 /// Runs sessions until the connection is over, reconnecting in between when allowed.
@@ -86,6 +133,7 @@ async fn drive(inner: Arc<Inner>, lifecycle: Arc<Lifecycle>, mut session: Arc<Se
             messages: &mut rx.messages,
             stop: &lifecycle.stop,
             server_timeout: inner.config.server_timeout,
+            tracker: rx.stateful.as_mut().map(|(_, tracker)| tracker),
         }
         .run()
         .await;
@@ -96,7 +144,19 @@ async fn drive(inner: Arc<Inner>, lifecycle: Arc<Lifecycle>, mut session: Arc<Se
                 drop(rx);
                 break None;
             }
-            Ended::Lost { cause, reconnect } => {
+            Ended::Lost { cause, reconnect, dropped } => {
+                if dropped && rx.stateful.is_some() && !lifecycle.stop.is_cancelled() {
+                    tracing::info!("transport lost ({cause:?}); stateful re-connect");
+                    match resume_session(&inner, &lifecycle, &session, &mut rx).await {
+                        Ok(()) => continue,
+                        Err(e) => tracing::info!("stateful re-connect failed: {e}"),
+                    }
+                    if lifecycle.stop.is_cancelled() {
+                        session.end(None);
+                        drop(rx);
+                        break None;
+                    }
+                }
                 if let Some(e) = &cause {
                     tracing::info!("connection lost: {e}");
                 }

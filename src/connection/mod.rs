@@ -3,7 +3,8 @@
 //! Layout: `lifecycle` (start/stop/reconnect state machine), `connect` (negotiate + transport +
 //! handshake), `session` + `writer` (one transport session and its writer task), `dispatch` (the
 //! receive loop), `invocations` (pending table), `handlers`, `responder` (client results),
-//! `streams` (handles of operations in flight), `keep_alive` (idle timers), `state`.
+//! `streams` (handles of operations in flight), `keep_alive` (idle timers), `state`, `stateful`
+//! (stateful reconnect's replay buffer and receive tracker).
 
 mod connect;
 mod dispatch;
@@ -14,6 +15,7 @@ mod lifecycle;
 mod responder;
 mod session;
 mod state;
+mod stateful;
 mod streams;
 mod writer;
 
@@ -187,7 +189,14 @@ impl HubConnection {
     pub async fn start(&self) -> Result<()> {
         let inner = self.inner().clone();
         let task = self.inner().config.runtime.spawn(lifecycle::start(inner));
-        task.await.unwrap_or_else(|e| Err(Error::Internal(format!("start task failed: {e}"))))
+        task.await.unwrap_or_else(|e| {
+            // The start task panicked (or the runtime is shutting down): the state is known again.
+            self.inner().set_disconnected();
+            Err(match e.try_into_panic() {
+                Ok(payload) => Error::panicked("start", &*payload),
+                Err(e) => Error::Internal(format!("start task failed: {e}")),
+            })
+        })
     }
 
     /// Stops the connection and waits until it is Disconnected and `on_close` has run (ST-3).
@@ -217,9 +226,7 @@ impl HubConnection {
 
     /// The transport in use; `None` when there is no session (not connected, or reconnecting).
     pub fn transport(&self) -> Option<TransportKind> {
-        if self.inner().lock_state().session.is_none() {
-            return None;
-        }
+        self.inner().lock_state().session.as_ref()?;
         TransportKind::from_bits(self.inner().transport.load(Ordering::Acquire))
     }
 
@@ -252,7 +259,8 @@ impl HubConnection {
     }
 
     /// Calls a hub method without waiting for it to run (no result, M-2). Done when the message
-    /// has been written to the transport.
+    /// has been written to the transport (under stateful reconnect: and while the server's
+    /// unacknowledged messages are at the buffer limit, once its Acks made room, SR-6).
     pub async fn send(&self, method: &str, args: Payload) -> Result<()> {
         self.send_with_uploads(method, args, 0).await.map(|_| ())
     }

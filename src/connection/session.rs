@@ -1,7 +1,8 @@
 //! One transport session: from a successful handshake until the transport is gone. Owns the
 //! outgoing queue (see `writer`) and the pending-invocation table. A reconnect makes
 //! a new session; operations bound to an old one (uploads, late client results) fail quietly
-//! instead of writing to the new connection (E-4).
+//! instead of writing to the new connection (E-4). A stateful re-connect keeps the session: only
+//! its transport changes (see `stateful` and [`Writer::resume`]).
 
 use std::sync::{Arc, Mutex};
 
@@ -10,6 +11,7 @@ use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 use super::invocations::PendingTable;
+use super::stateful::ReplayBuffer;
 use super::writer::{self, Outgoing, Writer};
 use crate::error::{Error, Result};
 use crate::protocol::{HubMessage, HubProtocol};
@@ -23,25 +25,39 @@ pub(crate) struct Session {
     ended: CancellationToken,
     /// Why the writer failed, if it did (the receive loop reports it as the close cause).
     write_error: Mutex<Option<Error>>,
+    /// Why the session ended (what senders still waiting are told).
+    end_cause: Mutex<Option<Error>>,
 }
 
 impl Session {
-    /// Starts the writer task for `transport` and returns the session.
+    /// Starts the writer task for `transport` and returns the session. `stateful_buffer` (bytes)
+    /// turns on stateful reconnect's replay buffer.
     pub fn start(
         protocol: HubProtocol,
         transport: TransportWriter,
         keep_alive: Option<std::time::Duration>,
+        stateful_buffer: Option<usize>,
         runtime: &tokio::runtime::Handle,
     ) -> Result<Arc<Session>> {
+        let replay = stateful_buffer.map(|limit| Arc::new(ReplayBuffer::new(limit)));
         let session = Arc::new(Session {
             protocol,
             pending: PendingTable::default(),
-            writer: Writer::new(transport),
+            writer: Writer::new(transport, replay),
             ended: CancellationToken::new(),
             write_error: Mutex::new(None),
+            end_cause: Mutex::new(None),
         });
         let ping = session.encode(&HubMessage::Ping)?;
-        runtime.spawn(writer::run(session.clone(), keep_alive.map(|i| (i, ping))));
+        let run = std::panic::AssertUnwindSafe(writer::run(session.clone(), keep_alive.map(|i| (i, ping))));
+        let guarded = session.clone();
+        runtime.spawn(async move {
+            use futures_util::FutureExt;
+            // A panic ends the session like a transport failure: the receive loop closes or reconnects.
+            if let Err(payload) = run.catch_unwind().await {
+                guarded.writer_failed(Error::panicked("writer", &*payload));
+            }
+        });
         Ok(session)
     }
 
@@ -67,7 +83,8 @@ impl Session {
     /// Queues a framed message and writes it on this task if the transport is free.
     pub async fn send_inline(&self, bytes: Bytes) -> Result<()> {
         self.queue(Outgoing::Frame { bytes, trackable: true, written: None })?;
-        self.write_now().await
+        self.write_now().await?;
+        self.room_for_more().await
     }
 
     /// Queues a framed message and waits until it has been flushed to the transport.
@@ -75,7 +92,26 @@ impl Session {
         let (tx, rx) = oneshot::channel();
         self.queue(Outgoing::Frame { bytes, trackable: true, written: Some(tx) })?;
         self.write_now().await?;
-        rx.await.unwrap_or_else(|_| Err(self.closed_error()))
+        rx.await.unwrap_or_else(|_| Err(self.closed_error()))?;
+        self.room_for_more().await
+    }
+
+    /// Stateful reconnect's backpressure (SR-6): while the unacknowledged bytes are at the
+    /// limit, a send (its message already on its way) completes only once Acks made room.
+    async fn room_for_more(&self) -> Result<()> {
+        let Some(replay) = self.writer.replay() else { return Ok(()) };
+        tokio::select! {
+            biased;
+            _ = replay.room() => Ok(()),
+            _ = self.ended.cancelled() => Err(self.closed_error()),
+        }
+    }
+
+    /// A received `Ack`: releases what the server has (SR-4).
+    pub fn ack(&self, sequence_id: u64) {
+        if let Some(replay) = self.writer.replay() {
+            replay.ack(sequence_id);
+        }
     }
 
     /// Writes what is queued on this task if the transport is free. A write blocked by a peer that
@@ -84,7 +120,11 @@ impl Session {
         tokio::select! {
             biased;
             error = self.writer.write_inline() => match error {
-                Some(e) => Err(Error::closed(Some(&e))),
+                Some(e) => {
+                    // The transport failed under this caller: the session is over for everyone.
+                    self.writer_failed(e.clone());
+                    Err(Error::closed(Some(&e)))
+                }
                 None => Ok(()),
             },
             _ = self.ended.cancelled() => Err(self.closed_error()),
@@ -98,13 +138,22 @@ impl Session {
     }
 
     fn queue(&self, item: Outgoing) -> Result<()> {
-        if self.ended.is_cancelled() || !self.writer.push(item) {
+        if self.ended.is_cancelled() {
+            return Err(self.closed_error());
+        }
+        if let (Outgoing::Frame { bytes, trackable: true, .. }, Some(replay)) = (&item, self.writer.replay()) {
+            replay.queued(bytes.len());
+        }
+        if !self.writer.push(item) {
             return Err(self.closed_error());
         }
         Ok(())
     }
 
     fn closed_error(&self) -> Error {
+        if let Some(cause) = self.end_cause.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            return Error::closed(Some(cause));
+        }
         Error::closed(self.write_error.lock().unwrap_or_else(|p| p.into_inner()).as_ref())
     }
 
@@ -135,6 +184,10 @@ impl Session {
     /// Ends the session after a loss: pending operations fail with `cause` (E-1), the writer
     /// closes the transport without sending anything more.
     pub fn end(&self, cause: Option<&Error>) {
+        if let Some(cause) = cause {
+            let mut slot = self.end_cause.lock().unwrap_or_else(|p| p.into_inner());
+            slot.get_or_insert_with(|| cause.clone());
+        }
         self.ended.cancel();
         self.pending.close(Error::closed(cause));
     }
@@ -142,7 +195,9 @@ impl Session {
     /// Ends the session for a client stop: queued messages and a Close message are written first
     /// (best effort, bounded in time), then the transport is closed.
     pub async fn stop(&self) {
-        if let Ok(close) = self.encode(&HubMessage::Close(Default::default())) {
+        // Without a transport (stateful re-connect pending) there is nobody to tell.
+        let connected = !self.writer.link().is_cancelled();
+        if let (true, Ok(close)) = (connected, self.encode(&HubMessage::Close(Default::default()))) {
             let (tx, rx) = oneshot::channel();
             if self.queue(Outgoing::Stop { close, done: tx }).is_ok() {
                 self.writer.wake();

@@ -7,8 +7,10 @@
 //! stream cancels) and the keep-alive ping go through the session's writer task, which also
 //! sends a Ping when nothing was sent for the keep-alive interval (K-2).
 //!
-//! Stateful reconnect hook: every outgoing message passes `Core::take` with its `trackable` flag;
-//! that is where sent trackable messages will be counted and buffered for replay.
+//! Stateful reconnect: every trackable message passes `Core::take` on its way to the transport,
+//! where the [`ReplayBuffer`] numbers and keeps it. When the transport breaks, the writer is
+//! *suspended* (in-flight writes abandoned, the queue left alone) until [`Writer::resume`] brings a
+//! new transport, writes the resend and lets the queue flow again.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -17,15 +19,16 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot, Mutex, Notify};
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
+use super::stateful::ReplayBuffer;
 use crate::error::{Error, Result};
 use crate::transport::TransportWriter;
 
 /// What is queued for the transport, in order.
 pub(crate) enum Outgoing {
-    /// A framed message. `trackable` marks types 1-5 (stateful reconnect will buffer those);
+    /// A framed message. `trackable` marks types 1-5 (kept for replay under stateful reconnect);
     /// `written` is told when the frame has been flushed to the transport (hub `send`).
-    #[allow(dead_code)] // `trackable` is read once stateful reconnect exists
     Frame { bytes: Bytes, trackable: bool, written: Option<oneshot::Sender<Result<()>>> },
     /// Client stop: write what is queued, then the Close message (C-4), then close the transport.
     Stop { close: Bytes, done: oneshot::Sender<()> },
@@ -44,6 +47,9 @@ pub(crate) struct Writer {
     /// When something was last flushed, in ms since `epoch` (for the keep-alive).
     last_write_ms: AtomicU64,
     epoch: Instant,
+    /// The current transport's link, cancelled when it broke (stateful reconnect only).
+    link: std::sync::Mutex<CancellationToken>,
+    replay: Option<std::sync::Arc<ReplayBuffer>>,
 }
 
 struct Core {
@@ -56,6 +62,9 @@ struct Core {
     dirty: bool,
     /// The transport is closed or broken; nothing more is written.
     done: Option<Error>,
+    /// Copy of `Writer::link` for this transport; once cancelled the writer is suspended.
+    link: CancellationToken,
+    replay: Option<std::sync::Arc<ReplayBuffer>>,
 }
 
 /// What the session learns from a drain.
@@ -64,11 +73,15 @@ pub(crate) enum Drained {
     Wrote(usize),
     /// The transport is finished (stopped, closed or failed: see the error).
     Done(Option<Error>),
+    /// The transport broke under stateful reconnect: nothing is written until `resume`.
+    Suspended,
 }
 
 impl Writer {
-    pub fn new(transport: TransportWriter) -> Writer {
+    /// A writer for `transport`; with `replay`, trackable messages are kept for stateful reconnect.
+    pub fn new(transport: TransportWriter, replay: Option<std::sync::Arc<ReplayBuffer>>) -> Writer {
         let (tx, rx) = mpsc::unbounded_channel();
+        let link = CancellationToken::new();
         Writer {
             queue: tx,
             queued: AtomicUsize::new(0),
@@ -80,11 +93,71 @@ impl Writer {
                 stop: None,
                 dirty: false,
                 done: None,
+                link: link.clone(),
+                replay: replay.clone(),
             }),
             wake: Notify::new(),
             last_write_ms: AtomicU64::new(0),
             epoch: Instant::now(),
+            link: std::sync::Mutex::new(link),
+            replay,
         }
+    }
+
+    pub fn replay(&self) -> Option<&ReplayBuffer> {
+        self.replay.as_deref()
+    }
+
+    fn lock_link(&self) -> std::sync::MutexGuard<'_, CancellationToken> {
+        self.link.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The current transport's link: cancelled when that transport broke (stateful only).
+    pub fn link(&self) -> CancellationToken {
+        self.lock_link().clone()
+    }
+
+    /// Stateful reconnect: the transport is gone. A write in flight is abandoned (its frames are
+    /// in the replay buffer); queued messages wait for [`Writer::resume`].
+    pub fn suspend(&self) {
+        self.lock_link().cancel();
+    }
+
+    /// Stateful reconnect: continues on `transport`. Writes `resend` (Sequence and the replay,
+    /// SR-8) before anything queued, then lets the queue flow. An error means the new transport
+    /// failed too; the writer stays suspended.
+    pub async fn resume(&self, transport: TransportWriter, resend: impl FnOnce() -> Result<Vec<Bytes>>) -> Result<()> {
+        // Suspended writers gave the lock up, so this does not wait for the broken transport.
+        let mut core = self.core.lock().await;
+        if let Some(e) = &core.done {
+            return Err(e.clone());
+        }
+        let link = CancellationToken::new();
+        core.transport = transport; // the broken one is dropped (its socket closed)
+        core.frames.clear(); // taken frames are in the replay buffer
+        core.dirty = false;
+        core.link = link.clone();
+        // Built under the lock: nothing can be taken (and numbered) in between.
+        core.frames.extend(resend()?);
+        let Core { transport, frames, .. } = &mut *core;
+        let outcome = tokio::select! {
+            biased;
+            _ = link.cancelled() => Err(Error::Transport("the connection was lost again while replaying".into())),
+            r = transport.send_batch(frames) => r,
+        };
+        if let Err(e) = outcome {
+            link.cancel();
+            return Err(e);
+        }
+        self.touch();
+        // Sends that waited for their frames to reach a transport: they just did.
+        for tx in core.written.drain(..) {
+            let _ = tx.send(Ok(()));
+        }
+        *self.lock_link() = link;
+        drop(core);
+        self.wake();
+        Ok(())
     }
 
     /// Queues an item; false if the queue is gone.
@@ -121,6 +194,8 @@ impl Writer {
                     guard.0 = None;
                     return error;
                 }
+                // Queued: goes out after the stateful re-connect.
+                Drained::Suspended => break,
                 Drained::Wrote(0) if self.queued.load(Ordering::Acquire) > 0 => {
                     // Someone is between counting and queueing; the writer task will see it.
                     self.wake();
@@ -149,8 +224,10 @@ impl Writer {
 impl Core {
     fn take(&mut self, item: Outgoing) {
         match item {
-            // Stateful reconnect will count and buffer `trackable` frames here.
-            Outgoing::Frame { bytes, trackable: _, written } => {
+            Outgoing::Frame { bytes, trackable, written } => {
+                if let (true, Some(replay)) = (trackable, &self.replay) {
+                    replay.record(&bytes);
+                }
                 self.frames.push_back(bytes);
                 self.written.extend(written);
             }
@@ -165,6 +242,9 @@ impl Core {
     async fn drain(&mut self, writer: &Writer) -> Drained {
         if let Some(e) = &self.done {
             return Drained::Done(Some(e.clone()));
+        }
+        if self.link.is_cancelled() {
+            return Drained::Suspended;
         }
         let mut taken = 0;
         while self.stop.is_none() && self.frames.len() < MAX_BATCH {
@@ -181,7 +261,23 @@ impl Core {
             return Drained::Wrote(taken);
         }
         self.dirty = true;
-        let outcome = self.transport.send_batch(&mut self.frames).await;
+        let outcome = if self.replay.is_some() {
+            tokio::select! {
+                biased;
+                _ = self.link.cancelled() => Err(Error::Transport("the connection was lost".into())),
+                r = self.transport.send_batch(&mut self.frames) => r,
+            }
+        } else {
+            // Without stateful reconnect the link never breaks: no waker to register per batch.
+            self.transport.send_batch(&mut self.frames).await
+        };
+        if outcome.is_err() && self.replay.is_some() {
+            // Stateful: what was taken is kept for replay; those waiting for `written` learn
+            // the outcome once the resend went out (or the session ended).
+            tracing::debug!("transport write failed, waiting for a stateful re-connect: {outcome:?}");
+            self.link.cancel();
+            return Drained::Suspended;
+        }
         self.dirty = false;
         writer.touch();
         for tx in self.written.drain(..) {
@@ -203,6 +299,9 @@ impl Core {
     /// Fails what is still queued (the session is over).
     fn discard(&mut self, writer: &Writer, error: &Error) {
         self.frames.clear();
+        for tx in self.written.drain(..) {
+            let _ = tx.send(Err(error.clone()));
+        }
         while let Ok(item) = self.queue.try_recv() {
             writer.queued.fetch_sub(1, Ordering::AcqRel);
             match item {
@@ -232,9 +331,10 @@ pub(crate) async fn run(
     let ended = session.ended();
     tokio::pin!(ended);
     let mut ping_timer = keep_alive.as_ref().map(|(interval, _)| Box::pin(tokio::time::sleep(*interval)));
+    let mut suspended = false;
     loop {
         let mut ping_due = false;
-        if writer.queued.load(Ordering::Acquire) == 0 {
+        if suspended || writer.queued.load(Ordering::Acquire) == 0 {
             tokio::select! {
                 biased;
                 _ = &mut ended => break,
@@ -256,7 +356,7 @@ pub(crate) async fn run(
             _ = &mut ended => break,
             core = writer.core.lock() => core,
         };
-        if ping_due && core.frames.is_empty() {
+        if ping_due && core.frames.is_empty() && !core.link.is_cancelled() {
             core.frames.push_back(keep_alive.as_ref().unwrap().1.clone());
         }
         // A peer that stopped reading must not keep this task (and the transport) forever.
@@ -265,6 +365,7 @@ pub(crate) async fn run(
             _ = &mut ended => break,
             drained = core.drain(writer) => drained,
         };
+        suspended = false;
         match drained {
             Drained::Done(Some(e)) => {
                 drop(core);
@@ -272,6 +373,8 @@ pub(crate) async fn run(
                 break;
             }
             Drained::Done(None) => break,
+            // Until `resume` wakes this task (pings are pointless meanwhile).
+            Drained::Suspended => suspended = true,
             Drained::Wrote(0) if writer.queued.load(Ordering::Acquire) > 0 => {
                 // A sender is between counting and queueing: let it finish.
                 drop(core);
@@ -313,6 +416,7 @@ mod tests {
             HubProtocol::Json,
             writer,
             Some(Duration::from_secs(10)),
+            None,
             &tokio::runtime::Handle::current(),
         )
         .unwrap();

@@ -137,12 +137,7 @@ pub(crate) fn block_on<T>(
     timeout_ms: u64,
     future: impl std::future::Future<Output = FfiResult<T>>,
 ) -> FfiResult<T> {
-    if in_callback() || tokio::runtime::Handle::try_current().is_ok() {
-        return Err(Failure::new(
-            signalr_result::WouldDeadlock,
-            "a _blocking function was called from inside a library callback; use the asynchronous variant",
-        ));
-    }
+    may_block()?;
     let runtime = crate::runtime::global();
     if timeout_ms == 0 {
         return runtime.block_on(future);
@@ -150,6 +145,18 @@ pub(crate) fn block_on<T>(
     runtime.block_on(async { tokio::time::timeout(Duration::from_millis(timeout_ms), future).await }).unwrap_or_else(
         |_| Err(Failure::new(signalr_result::Timeout, format!("the operation did not complete within {timeout_ms} ms"))),
     )
+}
+
+/// Refuses to wait inside callbacks and on runtime threads, where waiting would deadlock. Checked
+/// first by every `_blocking` function, so that the answer does not depend on the state.
+pub(crate) fn may_block() -> FfiResult {
+    if in_callback() || tokio::runtime::Handle::try_current().is_ok() {
+        return Err(Failure::new(
+            signalr_result::WouldDeadlock,
+            "a _blocking function was called from inside a library callback; use the asynchronous variant",
+        ));
+    }
+    Ok(())
 }
 
 /// Connects: negotiate, transport, hub handshake. Only from `DISCONNECTED`.
@@ -198,6 +205,7 @@ pub unsafe extern "C" fn signalr_connection_start_blocking(
     timeout_ms: u64,
 ) -> signalr_result {
     ffi_call!({
+        may_block()?;
         let conn = connection_arg(c)?;
         check_disconnected(&conn)?;
         let hub = conn.hub.clone();
@@ -247,6 +255,7 @@ pub unsafe extern "C" fn signalr_connection_stop(
 #[no_mangle]
 pub unsafe extern "C" fn signalr_connection_stop_blocking(c: *mut signalr_connection, timeout_ms: u64) -> signalr_result {
     ffi_call!({
+        may_block()?;
         let conn = connection_arg(c)?;
         let hub = conn.hub.clone();
         block_on(timeout_ms, async move {

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
 use super::boundary::{out_arg, str_arg, to_handle};
 use super::connection::{connection_arg, signalr_connection, Connection};
-use super::dispatcher::{CallbackScope, Job};
+use super::dispatcher::CallbackScope;
 use super::invocation::require_callback;
 use super::operation::{c_text, json_text};
 use super::responder::{signalr_responder, Answer};
@@ -200,7 +200,7 @@ fn register(
 fn queue(weak: &Weak<Connection>, task: impl FnOnce(&Connection) + Send + 'static) {
     let Some(conn) = weak.upgrade() else { return };
     conn.ops.flush();
-    conn.dispatcher.send(Job::Callback(Box::new(task)));
+    conn.dispatcher.send_call(Box::new(task));
 }
 
 /// Registers a handler for calls of the client method `method` (case-insensitive). Several

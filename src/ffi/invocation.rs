@@ -6,7 +6,7 @@ use std::ffi::{c_char, c_void};
 use std::sync::Arc;
 
 use super::boundary::{json_array_arg, out_arg, str_arg};
-use super::connection::{block_on, connection_arg, signalr_connection, Connection};
+use super::connection::{block_on, connection_arg, may_block, signalr_connection, Connection};
 use super::operation::{json_text, signalr_completion_callback, Callbacks, Work};
 use super::result::{Failure, FfiResult};
 use super::signalr_result;
@@ -98,6 +98,7 @@ pub unsafe extern "C" fn signalr_connection_invoke_blocking(
     out_json: *mut *mut c_char,
 ) -> signalr_result {
     ffi_call!({
+        may_block()?;
         let out = out_arg(out_json, "out_json")?;
         let CallArgs { conn, method, args } = call_args(c, method, args_json)?;
         let result = block_on(timeout_ms, async { conn.hub.invoke(&method, args).await.map_err(Failure::from) })?;
@@ -140,6 +141,7 @@ pub unsafe extern "C" fn signalr_connection_send_blocking(
     timeout_ms: u64,
 ) -> signalr_result {
     ffi_call!({
+        may_block()?;
         let CallArgs { conn, method, args } = call_args(c, method, args_json)?;
         block_on(timeout_ms, async { conn.hub.send(&method, args).await.map_err(Failure::from) })
     })

@@ -109,6 +109,7 @@ impl<S: Subscriber> Layer<S> for Forward {
         let mut target = event.metadata().target().to_owned();
         target.push('\0');
         let level = signalr_log_level::of(event.metadata().level()) as u32;
+        let _scope = super::dispatcher::CallbackScope::enter();
         unsafe {
             (sink.callback)(
                 sink.userdata.ptr(),

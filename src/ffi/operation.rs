@@ -68,6 +68,9 @@ pub(crate) enum Work {
     StreamStarting(BoxFuture<crate::Result<HubStream>>),
     /// A running stream: items, then the end.
     Stream(HubStream),
+    /// A stream canceled before its invocation went out: driven until the stream exists, which is
+    /// then dropped (the server is sent CancelInvocation); reports nothing more.
+    Canceling(BoxFuture<crate::Result<HubStream>>),
 }
 
 /// The C side of an operation: its callbacks and their user data.
@@ -249,6 +252,50 @@ impl Ops {
     }
 }
 
+enum Step {
+    Pending,
+    /// Nothing left to do (ended earlier).
+    Finished,
+    Item(Payload),
+    End(Outcome),
+}
+
+/// One step of an operation's work.
+fn poll_work(work: &mut Option<Work>, cx: &mut Context<'_>) -> Step {
+    loop {
+        return match work.as_mut() {
+            None => Step::Finished,
+            Some(Work::Future(f)) => match f.as_mut().poll(cx) {
+                Poll::Pending => Step::Pending,
+                Poll::Ready(outcome) => Step::End(outcome),
+            },
+            Some(Work::StreamStarting(f)) => match f.as_mut().poll(cx) {
+                Poll::Pending => Step::Pending,
+                Poll::Ready(Ok(stream)) => {
+                    *work = Some(Work::Stream(stream));
+                    continue;
+                }
+                Poll::Ready(Err(e)) => Step::End(Err(e)),
+            },
+            Some(Work::Canceling(f)) => match f.as_mut().poll(cx) {
+                Poll::Pending => Step::Pending,
+                Poll::Ready(stream) => {
+                    drop(stream);
+                    *work = None;
+                    Step::Finished
+                }
+            },
+            Some(Work::Stream(s)) => match Pin::new(s).poll_next(cx) {
+                Poll::Pending => Step::Pending,
+                Poll::Ready(Some(Ok(item))) => Step::Item(item),
+                // A stream's error is its last item; the end follows.
+                Poll::Ready(Some(Err(e))) => Step::End(Err(e)),
+                Poll::Ready(None) => Step::End(Ok(None)),
+            },
+        };
+    }
+}
+
 /// The error of operations canceled by `signalr_connection_free`.
 pub(crate) fn freed() -> Error {
     Error::Canceled("the connection was freed".into())
@@ -284,37 +331,31 @@ impl Op {
         let mut cx = Context::from_waker(&waker);
         let mut state = lock(&self.state);
         loop {
-            let (item, end) = match state.work.as_mut() {
-                None => return Poll::Ready(()),
-                Some(Work::Future(f)) => match f.as_mut().poll(&mut cx) {
-                    Poll::Pending => return Poll::Pending,
-                    Poll::Ready(outcome) => (None, Some(outcome)),
-                },
-                Some(Work::StreamStarting(f)) => match f.as_mut().poll(&mut cx) {
-                    Poll::Pending => return Poll::Pending,
-                    Poll::Ready(Ok(stream)) => {
-                        state.work = Some(Work::Stream(stream));
-                        continue;
+            let step = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| poll_work(&mut state.work, &mut cx)))
+                .unwrap_or_else(|payload| {
+                    // A bug in the library: this operation fails with PANIC and the connection is
+                    // stopped, which ends every other pending call (convention 12).
+                    let error = Error::panicked("operation", &*payload);
+                    tracing::error!("{error}");
+                    if let Some(conn) = self.conn.upgrade() {
+                        let hub = conn.hub.clone();
+                        crate::runtime::global().spawn(async move { hub.stop().await });
                     }
-                    Poll::Ready(Err(e)) => (None, Some(Err(e))),
-                },
-                Some(Work::Stream(s)) => match Pin::new(s).poll_next(&mut cx) {
-                    Poll::Pending => return Poll::Pending,
-                    Poll::Ready(Some(Ok(item))) => (Some(item), None),
-                    // A stream's error is its last item; the end follows.
-                    Poll::Ready(Some(Err(e))) => (None, Some(Err(e))),
-                    Poll::Ready(None) => (None, Some(Ok(None))),
-                },
-            };
+                    Step::End(Err(error))
+                });
             let Some(conn) = self.conn.upgrade() else { return Poll::Ready(()) };
-            if let Some(item) = item {
-                let op = self.clone();
-                conn.dispatcher.send(Job::Callback(Box::new(move |_| op.deliver_item(&item))));
-            }
-            if let Some(outcome) = end {
-                state.work = None;
-                conn.dispatcher.send(Job::Complete(self.clone(), outcome));
-                return Poll::Ready(());
+            match step {
+                Step::Pending => return Poll::Pending,
+                Step::Finished => return Poll::Ready(()),
+                Step::Item(item) => {
+                    let op = self.clone();
+                    conn.dispatcher.send(Job::Callback(Box::new(move |_| op.deliver_item(&item))));
+                }
+                Step::End(outcome) => {
+                    state.work = None;
+                    conn.dispatcher.send(Job::Complete(self.clone(), outcome));
+                    return Poll::Ready(());
+                }
             }
         }
     }
@@ -322,8 +363,21 @@ impl Op {
     /// Ends the operation early (stream cancel): its completion gets `error`. False when it had
     /// already ended.
     pub fn cancel(self: &Arc<Self>, error: Error) -> bool {
-        let work = lock(&self.state).work.take();
-        let Some(work) = work else { return false };
+        let work = {
+            let mut state = lock(&self.state);
+            if matches!(state.work, None | Some(Work::Canceling(_))) {
+                return false;
+            }
+            match state.work.take() {
+                None => return false,
+                // Dropping it now could leave the server streaming: finish sending, then cancel.
+                Some(Work::StreamStarting(f)) => {
+                    state.work = Some(Work::Canceling(f));
+                    None
+                }
+                Some(work) => Some(work),
+            }
+        };
         drop(work);
         if let Some(conn) = self.conn.upgrade() {
             conn.dispatcher.send(Job::Complete(self.clone(), Err(error)));
@@ -354,5 +408,47 @@ impl Op {
             Ok(text) => unsafe { callback(ud, text.as_ptr().cast(), text.len() - 1) },
             Err(e) => tracing::error!("stream item dropped: {e}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+
+    use super::*;
+    use crate::ffi::boundary::to_handle;
+    use crate::ffi::connection::{signalr_connection, signalr_connection_free};
+
+    type Reports = Mutex<mpsc::Sender<(signalr_result, String)>>;
+
+    unsafe extern "C" fn report(ud: *mut c_void, r: signalr_result, e: *const c_char, el: usize, _: *const c_char, _: usize) {
+        let text = String::from_utf8_lossy(std::slice::from_raw_parts(e.cast::<u8>(), el)).into_owned();
+        let _ = (*(ud as *const Reports)).lock().unwrap().send((r, text));
+    }
+
+    unsafe extern "C" fn release(ud: *mut c_void) {
+        drop(Box::from_raw(ud as *mut Reports));
+    }
+
+    #[test]
+    fn a_panicking_operation_completes_with_panic_exactly_once() {
+        let hub = crate::HubConnectionBuilder::new("http://127.0.0.1:9/hub")
+            .runtime(crate::runtime::global().handle().clone())
+            .build()
+            .unwrap();
+        let conn = Connection::new(hub, Vec::new()).unwrap();
+        let (tx, rx) = mpsc::channel::<(signalr_result, String)>();
+        let ud = Box::into_raw(Box::new(Mutex::new(tx))) as *mut c_void;
+        let work = Work::Future(Box::pin(async {
+            tokio::task::yield_now().await;
+            panic!("boom in a future")
+        }));
+        conn.run_op(work, Callbacks::new(Some(report), None, ud, Some(release))).unwrap();
+        let (code, text) = rx.recv_timeout(std::time::Duration::from_secs(60)).unwrap();
+        assert_eq!(code, signalr_result::Panic);
+        assert!(text.contains("boom in a future"), "{text}");
+        // The connection is still usable (and freeable); the user data went with the completion.
+        unsafe { signalr_connection_free(to_handle::<signalr_connection>(conn)) };
+        assert!(rx.try_recv().is_err(), "reported once");
     }
 }

@@ -168,6 +168,7 @@ pub(crate) fn code_of(error: &crate::Error) -> signalr_result {
         E::Canceled(_) => signalr_result::Canceled,
         E::Handshake(_) => signalr_result::HandshakeFailed,
         E::Unauthorized(_) => signalr_result::Unauthorized,
+        E::Internal(m) if m.starts_with(crate::error::PANIC_PREFIX) => signalr_result::Panic,
         E::Internal(_) => signalr_result::Internal,
     }
 }

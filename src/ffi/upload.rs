@@ -58,7 +58,7 @@ impl Upload {
     }
 
     fn command(&self, command: Command) -> FfiResult {
-        if !matches!(command, Command::Abandon) && !self.conn.upgrade().is_some_and(|c| !c.is_freed()) {
+        if !matches!(command, Command::Abandon) && self.conn.upgrade().is_none_or(|c| c.is_freed()) {
             return Err(Failure::new(signalr_result::ConnectionClosed, "the connection of this upload stream was freed"));
         }
         let mut state = self.lock();

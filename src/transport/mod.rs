@@ -151,7 +151,7 @@ pub(crate) async fn connect(
         }
         TransportKind::ServerSentEvents => {
             let (r, w) = server_sent_events::connect(request).await?;
-            (TransportReader::ServerSentEvents(r), TransportWriter::ServerSentEvents(w))
+            (TransportReader::ServerSentEvents(Box::new(r)), TransportWriter::ServerSentEvents(w))
         }
         TransportKind::LongPolling => {
             let (r, w) = long_polling::connect(request).await?;
@@ -163,7 +163,8 @@ pub(crate) async fn connect(
 /// The receiving half: chunks of protocol bytes in arrival order.
 pub(crate) enum TransportReader {
     WebSockets(websockets::Reader),
-    ServerSentEvents(server_sent_events::Reader),
+    /// Boxed: the HTTP response and the parser are larger than the other readers.
+    ServerSentEvents(Box<server_sent_events::Reader>),
     LongPolling(long_polling::Reader),
 }
 

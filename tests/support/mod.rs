@@ -11,6 +11,8 @@ use signalr_native::{
 };
 use tokio::sync::mpsc;
 
+pub mod proxy;
+
 /// A running `test-hub` process, killed on drop.
 pub struct Hub {
     child: Child,

@@ -102,6 +102,10 @@ pub struct Connection {
     last_received_ms: AtomicU64,
     /// The client timeout applies only once the client has sent a Ping (like ASP.NET).
     client_timeout_armed: AtomicBool,
+    /// A received message is being processed: the client timeout waits (ASP.NET's
+    /// `StopClientTimeout`/`BeginClientTimeout` around dispatch), so a message queued behind a
+    /// running invocation does not time the client out while its pings wait to be read.
+    client_timeout_paused: AtomicBool,
     created: Instant,
 }
 
@@ -158,6 +162,7 @@ impl Connection {
             latest_received: AtomicU64::new(0),
             last_received_ms: AtomicU64::new(0),
             client_timeout_armed: AtomicBool::new(false),
+            client_timeout_paused: AtomicBool::new(false),
             created: Instant::now(),
         })
     }
@@ -350,8 +355,22 @@ impl Connection {
         }
     }
 
+    /// Stops the client timeout while a received message is processed.
+    pub fn pause_client_timeout(&self) {
+        self.client_timeout_paused.store(true, Ordering::Relaxed);
+    }
+
+    /// The message is processed: the client timeout starts over from now.
+    pub fn resume_client_timeout(&self) {
+        self.touch();
+        self.client_timeout_paused.store(false, Ordering::Relaxed);
+    }
+
     pub fn client_timed_out(&self, timeout: Duration) -> bool {
-        if !self.client_timeout_armed.load(Ordering::Relaxed) || self.stall.active() {
+        if !self.client_timeout_armed.load(Ordering::Relaxed)
+            || self.client_timeout_paused.load(Ordering::Relaxed)
+            || self.stall.active()
+        {
             return false;
         }
         let now = self.created.elapsed().as_millis() as u64;

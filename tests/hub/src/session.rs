@@ -192,7 +192,10 @@ async fn message_loop(
                     }
                 }
             }
-            if let Some(ending) = dispatch(app, conn, message).await {
+            conn.pause_client_timeout();
+            let ended = dispatch(app, conn, message).await;
+            conn.resume_client_timeout();
+            if let Some(ending) = ended {
                 return ending;
             }
         }

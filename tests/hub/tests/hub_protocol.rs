@@ -202,6 +202,26 @@ async fn client_timeout_starts_with_the_first_ping_and_ends_with_a_close_message
     assert_eq!(within("socket close", ws.closed()).await, Some(1000));
 }
 
+/// While an invocation waits behind a running one, the hub reads nothing more from the client
+/// (its pings included); like ASP.NET it stops the client timeout while it processes a message.
+#[tokio::test]
+async fn client_timeout_waits_while_an_invocation_queues_behind_a_running_one() {
+    let hub = Hub::start(&["--client-timeout-ms", "300", "--keep-alive-ms", "20000"]).await;
+    let mut ws = hub.json_connection().await;
+    let mut pending = Vec::new();
+    ws.send_text(&format!("{{\"type\":6}}{RS}")).await;
+    let delay = json!({"type": 1, "invocationId": "1", "target": "Delay", "arguments": [1200]});
+    let add = json!({"type": 1, "invocationId": "2", "target": "Add", "arguments": [1, 2]});
+    ws.send_text(&format!("{delay}{RS}{add}{RS}")).await;
+    // Add waits for Delay (one invocation at a time) for 4x the client timeout: no timeout then.
+    let first = within("first answer", ws.next_json(&mut pending)).await;
+    assert_eq!(first, json!({"type": 3, "invocationId": "1", "result": 1200}));
+    assert_eq!(within("second answer", ws.next_json(&mut pending)).await, json!({"type": 3, "invocationId": "2", "result": 3}));
+    // Then the clock runs again: a client that stays silent is timed out.
+    let close = within("Close message", ws.next_json(&mut pending)).await;
+    assert_eq!(close, json!({"type": 7, "error": "Connection closed with an error.", "allowReconnect": true}));
+}
+
 #[tokio::test]
 async fn handshake_timeout_cancels_the_handshake() {
     let hub = Hub::start(&["--handshake-timeout-ms", "50"]).await;
