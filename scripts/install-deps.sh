@@ -13,4 +13,5 @@ fi
 # C compiler, sanitizers, valgrind, pkg-config and CMake for the C API suite.
 "$root/scripts/install-c.sh"
 "$root/scripts/install-python.sh"
+"$root/scripts/install-csharp.sh"
 "$root/scripts/install-bench.sh"  # the benchmark smoke run (scripts/bench.sh --smoke): PyPI clients venv, signalrs-client build

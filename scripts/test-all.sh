@@ -19,5 +19,6 @@ cargo test --workspace --locked
 echo "== Python package (bindings/python) against the test hub"; "$root/scripts/test-python.sh"
 echo "== official @microsoft/signalr client against the test hub (conformance)"
 (cd tests/conformance && node --test --test-concurrency=1)
+"$root/scripts/test-csharp.sh"
 
 echo "== side-by-side benchmark, smoke run (tiny counts; every client must run)"; "$root/scripts/bench.sh" --smoke
