@@ -86,7 +86,8 @@ def prepare(clients: list[Client], profile: str) -> dict[str, str]:
                 out.mkdir(parents=True, exist_ok=True)
                 sources = sorted(str(p) for p in (ROOT / "bindings" / "csharp" / "src").glob("*.cs"))
                 subprocess.run(
-                    ["mcs", "-langversion:7.2", "-optimize+", "-unsafe", "-nologo", "-r:System.Runtime.Serialization.dll",
+                    ["mcs", "-langversion:7.2", "-optimize+", "-unsafe", "-nologo", "-r:System.dll", "-r:System.Core.dll",
+                     "-r:System.Runtime.Serialization.dll",
                      f"-out:{out / 'bench-csharp.exe'}", str(HERE / "csharp" / "Bench.cs"), *sources],
                     check=True, capture_output=True, text=True)
             program = Path(next(a for a in reversed(c.command(profile)[0]) if a.startswith("/")))
