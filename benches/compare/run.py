@@ -201,6 +201,12 @@ def capture(cmd: list[str]) -> str:
         return "(unavailable)"
 
 
+def top_snapshot() -> str:
+    """The busiest processes over half a second (top's second sample: the first has no interval)."""
+    samples = capture(["top", "-b", "-n", "2", "-d", "0.5", "-o", "%CPU", "-w", "120"]).split("\ntop - ")
+    return "\n".join(("top - " + samples[-1]).splitlines()[:14]) if len(samples) > 1 else "(top unavailable)"
+
+
 def pip_version(name: str) -> str:
     if not VENV_PYTHON.exists():
         return "(no venv)"
@@ -376,6 +382,8 @@ def write_machine(results: dict, out: Path) -> None:
         f"{' (smoke run)' if results['smoke'] else ''}",
         f"- Load before (`uptime`): `{results['uptime_before']}`",
         f"- Load after (`uptime`): `{results['uptime_after']}`",
+        "- 1-minute load average as each measurement began: "
+        + ", ".join(f"{k} {v}" for k, v in results["load_during"].items()),
         "",
         "Hub and client share the cores; a load average above the client's own use means other work ran on the machine "
         "during the measurements (see the figures in that light).",
@@ -383,6 +391,12 @@ def write_machine(results: dict, out: Path) -> None:
         "## Versions",
         "",
         *[f"- {k}: {v}" for k, v in m["versions"].items()],
+        "",
+        "## Processes at the start (`top`)",
+        "",
+        "```",
+        results["top_before"],
+        "```",
         "",
     ]
     (out / "machine.md").write_text("\n".join(md))
@@ -414,6 +428,8 @@ def main() -> int:
         "profile": args.profile,
         "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "uptime_before": capture(["uptime"]),
+        "top_before": top_snapshot(),
+        "load_during": {},
         "reference": REFERENCE,
         "measurements": {m.key: {"scenario": m.scenario, "count": m.smoke_count if args.smoke else m.count,
                                  "payload_bytes": m.payload, "protocol": m.protocol, "title": m.title} for m in measurements},
@@ -425,6 +441,7 @@ def main() -> int:
     # Measurement-major order: the clients of one figure are measured close together in time.
     for m in measurements:
         count = m.smoke_count if args.smoke else m.count
+        results["load_during"][m.key] = round(os.getloadavg()[0], 2)
         for c in clients:
             if c.key in problems:
                 run = {"status": "failed", "reason": problems[c.key]}
