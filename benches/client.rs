@@ -7,10 +7,11 @@
 //!   tokio-tungstenite client doing the same exchange as the floor to compare with;
 //! - server-to-client receive rate (`Flood`, 100-byte and 10 KB payloads) into a handler, over
 //!   every pair;
-//! - resident memory per idle connection with 1,000 connections in this process.
+//! - resident memory per idle connection with 1,000 connections in this process;
+//! - the same round trip and receive rate on WebSockets with stateful reconnect on, beside off.
 //!
 //! `BENCH_QUICK=1` shrinks every count (a smoke run); `BENCH_ONLY=flood` runs only the JSON
-//! 100-byte flood (for a profiler).
+//! 100-byte flood (for a profiler); `BENCH_ONLY=stateful` only the stateful comparison.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -86,10 +87,11 @@ fn label(transport: TransportKind, protocol: HubProtocol) -> String {
     format!("{t}/{}", protocol.name())
 }
 
-async fn connect(hub: &HubProcess, transport: TransportKind, protocol: HubProtocol) -> HubConnection {
+async fn connect(hub: &HubProcess, transport: TransportKind, protocol: HubProtocol, stateful: bool) -> HubConnection {
     let c = HubConnectionBuilder::new(format!("{}/hub", hub.base))
         .protocol(protocol)
         .transports(TransportSet::only(transport))
+        .stateful_reconnect(stateful)
         .build()
         .unwrap();
     c.start().await.unwrap();
@@ -97,8 +99,14 @@ async fn connect(hub: &HubProcess, transport: TransportKind, protocol: HubProtoc
     c
 }
 
-async fn invoke_latency(hub: &HubProcess, transport: TransportKind, protocol: HubProtocol, n: usize) -> (Duration, Duration) {
-    let c = connect(hub, transport, protocol).await;
+async fn invoke_latency(
+    hub: &HubProcess,
+    transport: TransportKind,
+    protocol: HubProtocol,
+    stateful: bool,
+    n: usize,
+) -> (Duration, Duration) {
+    let c = connect(hub, transport, protocol, stateful).await;
     let args = c.args(&(1, 2)).unwrap();
     for _ in 0..n / 10 {
         c.invoke("Add", args.clone()).await.unwrap();
@@ -165,8 +173,15 @@ async fn bare_receive_rate(hub: &HubProcess, count: u64, payload: usize) -> f64 
     count as f64 / t.elapsed().as_secs_f64()
 }
 
-async fn receive_rate(hub: &HubProcess, transport: TransportKind, protocol: HubProtocol, count: u64, payload: usize) -> f64 {
-    let c = connect(hub, transport, protocol).await;
+async fn receive_rate(
+    hub: &HubProcess,
+    transport: TransportKind,
+    protocol: HubProtocol,
+    stateful: bool,
+    count: u64,
+    payload: usize,
+) -> f64 {
+    let c = connect(hub, transport, protocol, stateful).await;
     let received = Arc::new(AtomicU64::new(0));
     let r = received.clone();
     c.on("Flood", move |_args: &Payload| {
@@ -193,7 +208,7 @@ fn rss_kib() -> u64 {
 
 async fn idle_memory(hub: &HubProcess, n: usize) -> f64 {
     // Warm up the shared parts (TLS roots, HTTP client, runtime) so they are not counted.
-    let warm = connect(hub, TransportKind::WebSockets, HubProtocol::Json).await;
+    let warm = connect(hub, TransportKind::WebSockets, HubProtocol::Json, false).await;
     warm.stop().await;
     let before = rss_kib();
     let mut connections = Vec::with_capacity(n);
@@ -225,8 +240,12 @@ fn main() {
         let q = quick();
         if std::env::var("BENCH_ONLY").as_deref() == Ok("flood") {
             // For profilers: only the client's receive path.
-            let rate = receive_rate(&hub, TransportKind::WebSockets, HubProtocol::Json, 2_000_000, 100).await;
+            let rate = receive_rate(&hub, TransportKind::WebSockets, HubProtocol::Json, false, 2_000_000, 100).await;
             println!("json 100 B flood: {rate:.0} msg/s");
+            return;
+        }
+        if std::env::var("BENCH_ONLY").as_deref() == Ok("stateful") {
+            stateful_comparison(&hub, q).await;
             return;
         }
         let n_invoke = if q { 500 } else { 20_000 };
@@ -239,7 +258,7 @@ fn main() {
         println!("  {:<22}  p50 {:>7.1} us   p99 {:>7.1} us", "bare tokio-tungstenite", us(p50), us(p99));
         for (transport, protocol) in PAIRS {
             let n = if transport == TransportKind::WebSockets { n_invoke } else { n_http };
-            let (p50, p99) = invoke_latency(&hub, transport, protocol, n).await;
+            let (p50, p99) = invoke_latency(&hub, transport, protocol, false, n).await;
             println!("  {:<22}  p50 {:>7.1} us   p99 {:>7.1} us", label(transport, protocol), us(p50), us(p99));
         }
         println!();
@@ -249,7 +268,7 @@ fn main() {
             println!("  {:<14} {:>6} B x {:>8}: {:>10.0} msg/s  (hub ceiling: bare WebSocket client, JSON)", "bare", payload, count, rate);
             for (transport, protocol) in PAIRS {
                 let count = if transport == TransportKind::WebSockets { count } else { count / 5 };
-                let rate = receive_rate(&hub, transport, protocol, count, payload).await;
+                let rate = receive_rate(&hub, transport, protocol, false, count, payload).await;
                 println!(
                     "  {:<14} {:>6} B x {:>8}: {:>10.0} msg/s  ({:.1} MB/s payload)",
                     label(transport, protocol),
@@ -264,5 +283,28 @@ fn main() {
         let n = if q { 100 } else { 1_000 };
         let per = idle_memory(&hub, n).await;
         println!("resident memory per idle connection ({n} connections, JSON): {:.1} KiB", per / 1024.0);
+        println!();
+        stateful_comparison(&hub, q).await;
     });
+}
+
+/// WebSockets with stateful reconnect off and on: what the replay buffer and the Acks cost.
+async fn stateful_comparison(hub: &HubProcess, q: bool) {
+    let n = if q { 500 } else { 20_000 };
+    let count = if q { 20_000 } else { 1_000_000 };
+    println!("stateful reconnect on WebSockets (round trip: {n} sequential Add; receive: {count} x 100 B Flood):");
+    for protocol in [HubProtocol::Json, HubProtocol::MessagePack] {
+        for stateful in [false, true] {
+            let (p50, p99) = invoke_latency(hub, TransportKind::WebSockets, protocol, stateful, n).await;
+            let rate = receive_rate(hub, TransportKind::WebSockets, protocol, stateful, count, 100).await;
+            println!(
+                "  {:<12} stateful {:<5}  p50 {:>7.1} us   p99 {:>7.1} us   receive {:>10.0} msg/s",
+                protocol.name(),
+                stateful,
+                us(p50),
+                us(p99),
+                rate
+            );
+        }
+    }
 }

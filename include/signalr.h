@@ -267,8 +267,9 @@ typedef struct signalr_connection signalr_connection;
  * The pending answer to a server call of a client-result handler.
  *
  * Thread safety: may be answered from any thread, at once or later.
- * Ownership: consumed by exactly one successful `signalr_responder_complete` or
- * `signalr_responder_complete_with_error`, or by `signalr_responder_free`.
+ * Ownership: consumed by exactly one call of `signalr_responder_complete`,
+ * `signalr_responder_complete_with_error` (whatever it returns, NULL aside) or
+ * `signalr_responder_free`.
  */
 typedef struct signalr_responder signalr_responder;
 
@@ -453,6 +454,9 @@ extern "C" {
  * A builder for the hub at `url` (`http`, `https`, `ws` or `wss`; checked by
  * `signalr_builder_build`). Options not set keep the official clients' defaults.
  *
+ * The first call makes the process ignore SIGPIPE if its action is still the default (which
+ * would end the process when a peer closes a socket during a write); a handler the program
+ * installed itself is kept.
  * Ownership: `url` is borrowed for the call; `*out` belongs to the caller.
  * Errors: `NULL_PARAMETER`, `INVALID_UTF8`.
  */
@@ -684,8 +688,9 @@ uint32_t signalr_connection_get_transport(const signalr_connection *c);
  *
  * It stops the connection; every pending completion is called exactly once with
  * `SIGNALR_RESULT_CANCELED`; then every user data of the connection is released. Called from
- * outside a library callback it returns after all of that: no callback of the connection runs
- * any more. Called from inside a library callback it returns at once, and the teardown finishes
+ * outside a library callback it returns after all of that — having waited up to 5 s for the
+ * connection to close (Close message written, transport closed) — and no callback of the
+ * connection runs any more. Called from inside a library callback it returns at once, and the teardown finishes
  * on the callback thread when the running callback returns (no callback other than those
  * cancellations starts after this returns).
  * Ownership: consumes `c`; streams, uploads and responders of the connection stay valid until
@@ -908,17 +913,18 @@ signalr_result signalr_log_set_level(uint32_t level);
  * Answers with a result: the text of one JSON value (`"null"` is a valid result), borrowed for
  * the call.
  *
- * Ownership: consumes `r` when it returns OK or `CONNECTION_CLOSED`; after a validation error
- * (`INVALID_UTF8`, `INVALID_JSON`) `r` is untouched and must still be answered or freed.
+ * Ownership: consumes `r` whatever the result (except NULL): when `result_json` is not valid, the
+ * server is answered with an error naming the problem, so that it never waits forever.
  * Errors: `NULL_PARAMETER`, `INVALID_UTF8`, `INVALID_JSON`, `CONNECTION_CLOSED` (the connection
- * was lost, stopped or freed since the call arrived).
+ * was lost, stopped or freed since the call arrived; nothing is sent).
  */
 signalr_result signalr_responder_complete(signalr_responder *r, const char *result_json);
 
 /**
  * Answers with an error; the server's caller sees it as a HubException with this text.
  *
- * Ownership: as `signalr_responder_complete`.
+ * Ownership: as `signalr_responder_complete` (invalid text is answered with an error naming the
+ * problem).
  * Errors: `NULL_PARAMETER`, `INVALID_UTF8`, `CONNECTION_CLOSED`.
  */
 signalr_result signalr_responder_complete_with_error(signalr_responder *r, const char *error);

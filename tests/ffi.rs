@@ -594,11 +594,16 @@ unsafe extern "C" fn answer_never(_: *mut c_void, _: *const c_char, _: usize, _:
 static LATER: Mutex<Vec<usize>> = Mutex::new(Vec::new());
 
 unsafe extern "C" fn answer_later(_: *mut c_void, _: *const c_char, _: usize, _: *const c_char, _: usize, r: *mut signalr_responder) {
-    // Validation failures leave the responder usable.
-    assert_eq!(signalr_responder_complete(r, c("{not json").as_ptr()), signalr_result::InvalidJson);
-    assert_eq!(signalr_responder_complete(r, c"\"\xff\"".as_ptr()), signalr_result::InvalidUtf8);
-    assert_eq!(signalr_responder_complete(r, null()), signalr_result::NullParameter);
     LATER.lock().unwrap().push(r as usize);
+}
+
+unsafe extern "C" fn answer_invalid_json(_: *mut c_void, _: *const c_char, _: usize, _: *const c_char, _: usize, r: *mut signalr_responder) {
+    // Consumed although invalid: the server gets an error naming the problem.
+    assert_eq!(signalr_responder_complete(r, c("{not json").as_ptr()), signalr_result::InvalidJson);
+}
+
+unsafe extern "C" fn answer_invalid_utf8(_: *mut c_void, _: *const c_char, _: usize, _: *const c_char, _: usize, r: *mut signalr_responder) {
+    assert_eq!(signalr_responder_complete_with_error(r, c"\xff".as_ptr()), signalr_result::InvalidUtf8);
 }
 
 #[test]
@@ -629,6 +634,15 @@ fn client_results_are_answered_at_once_later_with_errors_or_not_at_all() {
         assert!(msg.ends_with("Client didn't provide a result."), "{msg}");
         let (_, msg) = invoke_blocking(conn, "AskClient", r#"["Nobody", 0]"#).unwrap_err();
         assert!(msg.ends_with("Client didn't provide a result."), "{msg}");
+        unsafe {
+            assert_eq!(signalr_connection_on_invocation(conn, c("BadJson").as_ptr(), Some(answer_invalid_json), p.ud(), Some(release_probe), &mut id), OK);
+            assert_eq!(signalr_connection_on_invocation(conn, c("BadUtf8").as_ptr(), Some(answer_invalid_utf8), p.ud(), Some(release_probe), &mut id), OK);
+        }
+        let (rc, msg) = invoke_blocking(conn, "AskClient", r#"["BadJson", 0]"#).unwrap_err();
+        assert_eq!(rc, signalr_result::HubError);
+        assert!(msg.contains("The client's result was not valid: `result_json`"), "{msg}");
+        let (_, msg) = invoke_blocking(conn, "AskClient", r#"["BadUtf8", 0]"#).unwrap_err();
+        assert!(msg.contains("The client's error was not valid: `error` is not valid UTF-8"), "{msg}");
         // Answered later from another thread.
         let done = Probe::new();
         unsafe {
@@ -655,7 +669,7 @@ fn client_results_are_answered_at_once_later_with_errors_or_not_at_all() {
             signalr_responder_free(null_mut());
             signalr_connection_free(conn);
         }
-        assert_eq!(p.released(), 5);
+        assert_eq!(p.released(), 7);
         assert_eq!(done.released(), 1);
     }
 }

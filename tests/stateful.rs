@@ -150,6 +150,8 @@ async fn flood_with_drops(hub: &Hub, protocol: HubProtocol, buffer: usize, recor
     c.start().await.unwrap();
     let id = c.connection_id();
 
+    // A stream the hub runs beside the invocations, so drops also cut it mid-flow.
+    let mut counter = c.stream("Counter", json("[500,2]")).await.unwrap();
     let mut expected = Vec::new(); // what the client's handlers must see, in order
     let mut floods = Vec::new();
     let mut notes = Vec::new();
@@ -173,6 +175,11 @@ async fn flood_with_drops(hub: &Hub, protocol: HubProtocol, buffer: usize, recor
         }
     }
     let drop_count = drops.len();
+    let mut items = Vec::new();
+    while let Some(item) = counter.next().await {
+        items.push(text(&item.unwrap()).parse::<i64>().unwrap());
+    }
+    assert_eq!(items, (0..500).collect::<Vec<_>>(), "{protocol:?}, buffer {buffer}: stream items");
     for flood in floods {
         assert_eq!(text(&flood.await.unwrap()), "150");
     }
@@ -410,20 +417,35 @@ mod scripted {
     pub struct Server {
         pub url: String,
         sockets: mpsc::UnboundedReceiver<Socket>,
+        /// One message per upgrade request left unanswered.
+        held: mpsc::UnboundedReceiver<()>,
     }
 
     impl Server {
         pub async fn start() -> Server {
+            Server::answering(usize::MAX).await
+        }
+
+        /// A server that answers only the first `upgrades` WebSocket requests; later ones get no
+        /// answer at all (a re-open that hangs).
+        pub async fn answering(upgrades: usize) -> Server {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let url = format!("http://{}/hub", listener.local_addr().unwrap());
             let (tx, sockets) = mpsc::unbounded_channel();
+            let (held_tx, held) = mpsc::unbounded_channel();
             tokio::spawn(async move {
+                let answered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
                 while let Ok((tcp, _)) = listener.accept().await {
-                    let tx = tx.clone();
-                    tokio::spawn(serve(tcp, tx));
+                    tokio::spawn(serve(tcp, tx.clone(), held_tx.clone(), answered.clone(), upgrades));
                 }
             });
-            Server { url, sockets }
+            Server { url, sockets, held }
+        }
+
+        /// Waits until an upgrade request is being held unanswered.
+        pub async fn held(&mut self) {
+            let next = tokio::time::timeout(std::time::Duration::from_secs(60), self.held.recv());
+            next.await.expect("a held upgrade within 60 s").expect("server running");
         }
 
         pub async fn socket(&mut self) -> Socket {
@@ -432,7 +454,13 @@ mod scripted {
         }
     }
 
-    async fn serve(mut tcp: TcpStream, sockets: mpsc::UnboundedSender<Socket>) {
+    async fn serve(
+        mut tcp: TcpStream,
+        sockets: mpsc::UnboundedSender<Socket>,
+        held: mpsc::UnboundedSender<()>,
+        answered: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+        upgrades: usize,
+    ) {
         let mut head = Vec::new();
         let mut byte = [0u8; 1];
         while !head.ends_with(b"\r\n\r\n") {
@@ -456,6 +484,12 @@ mod scripted {
             .find_map(|l| l.split_once(':').filter(|(n, _)| n.eq_ignore_ascii_case("sec-websocket-key")))
             .map(|(_, v)| v.trim().to_string())
             .expect("a WebSocket upgrade");
+        if answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= upgrades {
+            // Hold the request unanswered until the client gives up.
+            let _ = held.send(());
+            let _ = tcp.read(&mut byte).await;
+            return;
+        }
         let response = format!(
             "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
             derive_accept_key(key.as_bytes())
@@ -608,3 +642,45 @@ tests_over_pairs!([
         assert_eq!(events.next().await, Event::Closed(None));
     }
 );
+
+#[tokio::test]
+async fn a_re_open_that_hangs_is_bounded_by_the_server_timeout() {
+    let mut server = scripted::Server::answering(1).await;
+    let c = HubConnectionBuilder::new(&server.url)
+        .stateful_reconnect(true)
+        .keep_alive_interval(Duration::from_millis(200))
+        .server_timeout(Duration::from_millis(3000))
+        .build()
+        .unwrap();
+    let mut events = Events::attach(&c);
+    let start = tokio::spawn({
+        let c = c.clone();
+        async move { c.start().await }
+    });
+    let mut socket = server.socket().await;
+    let _ = socket.records().await;
+    socket.send(&["{}"]).await;
+    start.await.unwrap().unwrap();
+    let pending = begin(&c, "Anything", "[]").await;
+    socket.cut();
+    // The second upgrade is never answered: without a bound the client would wait for the HTTP
+    // timeout (100 s) while looking Connected.
+    let Event::Closed(Some(Error::Transport(m))) = events.next().await else { panic!("expected a transport error") };
+    assert!(m.contains("stateful re-connect failed") && m.contains("re-opening the WebSocket took longer"), "{m}");
+    assert!(matches!(pending.await, Err(Error::Closed(Some(_)))));
+    assert_eq!(c.state(), ConnectionState::Disconnected);
+}
+
+#[tokio::test]
+async fn stop_during_a_re_open_closes_without_error() {
+    let mut server = scripted::Server::answering(1).await;
+    let (c, socket, mut events) = scripted_connection(&mut server, 100_000).await;
+    let pending = begin(&c, "Anything", "[]").await;
+    socket.cut();
+    server.held().await; // the client is re-opening, still Connected
+    assert_eq!(c.state(), ConnectionState::Connected);
+    c.stop().await;
+    assert_eq!(events.next().await, Event::Closed(None));
+    assert_eq!(pending.await, Err(Error::Closed(None)));
+    assert_eq!(c.state(), ConnectionState::Disconnected);
+}

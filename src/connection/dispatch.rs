@@ -84,6 +84,9 @@ impl ReceiveLoop<'_> {
                     Err(e) => return Ended::lost(Error::from(e)),
                 }
             }
+            if let Some(ack) = tracker.as_deref_mut().and_then(ReceiveTracker::eager_ack) {
+                let _ = session.send_message(&ack);
+            }
             let ack_armed = tracker.as_ref().is_some_and(|t| t.ack_armed());
             tokio::select! {
                 biased;
@@ -101,6 +104,9 @@ impl ReceiveLoop<'_> {
                     Some(Ok(bytes)) => {
                         if let Some(t) = timeout.as_mut() {
                             t.touch();
+                        }
+                        if let Some(tracker) = tracker.as_deref_mut() {
+                            tracker.received(bytes.len());
                         }
                         messages.push(bytes);
                     }

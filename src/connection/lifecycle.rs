@@ -111,6 +111,13 @@ async fn resume_session(inner: &Inner, lifecycle: &Lifecycle, session: &Session,
         session.writer().resume(writer, || session.writer().replay().map_or(Ok(Vec::new()), |r| r.resend(session.protocol))).await?;
         Ok::<_, Error>(reader)
     };
+    // Nothing arrives meanwhile: the server timeout bounds the attempt, as it would a silence.
+    let timeout = inner.config.server_timeout;
+    let attempt = async {
+        tokio::time::timeout(timeout, attempt).await.unwrap_or_else(|_| {
+            Err(Error::Timeout(format!("re-opening the WebSocket took longer than {} ms", timeout.as_millis())))
+        })
+    };
     let reader = tokio::select! {
         biased;
         _ = lifecycle.stop.cancelled() => return Err(Error::Canceled("The connection was stopped while re-connecting.".into())),
@@ -144,12 +151,17 @@ async fn drive(inner: Arc<Inner>, lifecycle: Arc<Lifecycle>, mut session: Arc<Se
                 drop(rx);
                 break None;
             }
-            Ended::Lost { cause, reconnect, dropped } => {
+            Ended::Lost { mut cause, reconnect, dropped } => {
                 if dropped && rx.stateful.is_some() && !lifecycle.stop.is_cancelled() {
                     tracing::info!("transport lost ({cause:?}); stateful re-connect");
                     match resume_session(&inner, &lifecycle, &session, &mut rx).await {
                         Ok(()) => continue,
-                        Err(e) => tracing::info!("stateful re-connect failed: {e}"),
+                        Err(e) => {
+                            tracing::info!("stateful re-connect failed: {e}");
+                            if let Some(Error::Transport(lost)) = &cause {
+                                cause = Some(Error::Transport(format!("{lost} (stateful re-connect failed: {e})")));
+                            }
+                        }
                     }
                     if lifecycle.stop.is_cancelled() {
                         session.end(None);
@@ -172,7 +184,7 @@ async fn drive(inner: Arc<Inner>, lifecycle: Arc<Lifecycle>, mut session: Arc<Se
         match reconnect(&inner, &lifecycle, cause).await {
             Reconnect::Connected(new_session, new_rx) => {
                 session = new_session;
-                rx = new_rx;
+                rx = *new_rx;
             }
             Reconnect::Closed(cause) => break cause,
         }
@@ -188,7 +200,7 @@ fn finish(inner: &Inner, lifecycle: &Lifecycle, cause: Option<Error>) {
 }
 
 enum Reconnect {
-    Connected(Arc<Session>, Receiving),
+    Connected(Arc<Session>, Box<Receiving>),
     Closed(Option<Error>),
 }
 
@@ -242,7 +254,7 @@ async fn reconnect(inner: &Arc<Inner>, lifecycle: &Lifecycle, lost: Option<Error
                     data.session = Some(session.clone());
                 }
                 inner.callbacks.fire_reconnected(rx.connection_id.as_deref());
-                return Reconnect::Connected(session, rx);
+                return Reconnect::Connected(session, Box::new(rx));
             }
             Err(e) => {
                 if lifecycle.stop.is_cancelled() {

@@ -26,6 +26,12 @@ use crate::protocol::{HubMessage, HubProtocol};
 /// everything received in between into one Ack.
 pub(crate) const ACK_DELAY: Duration = Duration::from_secs(1);
 
+/// Received bytes after which the receiver acknowledges at once instead of waiting for
+/// [`ACK_DELAY`]. A sender stops when its unacknowledged bytes reach its limit (100,000 by default
+/// in ASP.NET and here); acknowledging well before that keeps a fast stream flowing, where an Ack
+/// per second alone would cap it at about one buffer per second.
+pub(crate) const EAGER_ACK_BYTES: usize = 16 * 1024;
+
 /// Sent trackable messages the server has not acknowledged yet.
 pub(crate) struct ReplayBuffer {
     limit: usize,
@@ -128,6 +134,8 @@ pub(crate) struct ReceiveTracker {
     waiting_for_sequence: bool,
     ack_timer: Pin<Box<Sleep>>,
     ack_armed: bool,
+    /// Bytes received since the last Ack (pings and all: an estimate is enough).
+    bytes_since_ack: usize,
 }
 
 /// What to do with a received message.
@@ -146,7 +154,13 @@ impl ReceiveTracker {
             waiting_for_sequence: false,
             ack_timer: Box::pin(tokio::time::sleep(ACK_DELAY)),
             ack_armed: false,
+            bytes_since_ack: 0,
         }
+    }
+
+    /// Counts received transport bytes, for [`ReceiveTracker::eager_ack`].
+    pub fn received(&mut self, bytes: usize) {
+        self.bytes_since_ack += bytes;
     }
 
     /// A new transport took over: skip everything until the server's Sequence.
@@ -203,7 +217,17 @@ impl ReceiveTracker {
     /// Resolves when an Ack is due and returns it; only while armed. Cancel-safe.
     pub async fn ack_due(&mut self) -> HubMessage {
         self.ack_timer.as_mut().await;
+        self.ack()
+    }
+
+    /// An Ack to send now, without waiting for the timer, once much was received since the last.
+    pub fn eager_ack(&mut self) -> Option<HubMessage> {
+        (self.ack_armed && self.bytes_since_ack >= EAGER_ACK_BYTES).then(|| self.ack())
+    }
+
+    fn ack(&mut self) -> HubMessage {
         self.ack_armed = false;
+        self.bytes_since_ack = 0;
         HubMessage::Ack { sequence_id: self.latest }
     }
 }
@@ -263,5 +287,22 @@ mod tests {
         assert!(t.ack_armed(), "the last duplicate re-arms the Ack");
         assert_eq!(t.accept(&completion()).unwrap(), Verdict::Process); // 4
         assert_eq!(t.ack_due().await, HubMessage::Ack { sequence_id: 4 });
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_large_intake_is_acknowledged_at_once() {
+        let mut t = ReceiveTracker::new();
+        t.received(EAGER_ACK_BYTES);
+        assert_eq!(t.eager_ack(), None, "nothing to acknowledge yet");
+        assert_eq!(t.accept(&completion()).unwrap(), Verdict::Process);
+        t.received(100);
+        assert_eq!(t.eager_ack(), Some(HubMessage::Ack { sequence_id: 1 }), "no second of waiting");
+        assert!(!t.ack_armed());
+        assert_eq!(t.accept(&completion()).unwrap(), Verdict::Process);
+        t.received(EAGER_ACK_BYTES - 1);
+        assert_eq!(t.eager_ack(), None, "below the threshold: the timer's job");
+        let start = Instant::now();
+        assert_eq!(t.ack_due().await, HubMessage::Ack { sequence_id: 2 });
+        assert_eq!(Instant::now() - start, ACK_DELAY);
     }
 }

@@ -133,6 +133,8 @@ impl Writer {
             return Err(e.clone());
         }
         let link = CancellationToken::new();
+        // Until the resend is out, an error or a cancelled call leaves the writer suspended.
+        let suspended_unless_done = link.clone().drop_guard();
         core.transport = transport; // the broken one is dropped (its socket closed)
         core.frames.clear(); // taken frames are in the replay buffer
         core.dirty = false;
@@ -145,10 +147,8 @@ impl Writer {
             _ = link.cancelled() => Err(Error::Transport("the connection was lost again while replaying".into())),
             r = transport.send_batch(frames) => r,
         };
-        if let Err(e) = outcome {
-            link.cancel();
-            return Err(e);
-        }
+        outcome?;
+        suspended_unless_done.disarm();
         self.touch();
         // Sends that waited for their frames to reach a transport: they just did.
         for tx in core.written.drain(..) {
@@ -439,6 +439,67 @@ mod tests {
         session.send_inline(bytes::Bytes::from_static(b"c")).await.unwrap();
         let (at, frames) = sent.recv().await.unwrap();
         assert_eq!((at - start, frames[0].as_ref()), (Duration::from_secs(26), &b"c"[..]));
+        session.end(None);
+    }
+
+    #[tokio::test]
+    async fn a_resumed_writer_sends_the_sequence_and_the_unacknowledged_frames_before_the_queue() {
+        let b = |s: &'static str| bytes::Bytes::from_static(s.as_bytes());
+        let (tx, mut first) = mpsc::unbounded_channel();
+        let writer = TransportWriter::Memory(memory::Writer { sent: tx });
+        let session = Session::start(HubProtocol::Json, writer, None, Some(1000), &tokio::runtime::Handle::current())
+            .unwrap();
+        for m in ["a", "b", "c"] {
+            session.send_inline(b(m)).await.unwrap();
+            assert_eq!(first.recv().await.unwrap().1, [b(m)]);
+        }
+        session.ack(1);
+        // The transport breaks: what is sent now waits, whether trackable or not.
+        session.writer().suspend();
+        session.send_inline(b("d")).await.unwrap();
+        session.send(b("ping"), false).unwrap();
+        let (tx, mut second) = mpsc::unbounded_channel();
+        let resend = || session.writer().replay().unwrap().resend(HubProtocol::Json);
+        session.writer().resume(TransportWriter::Memory(memory::Writer { sent: tx }), resend).await.unwrap();
+        assert!(first.try_recv().is_err(), "nothing went to the broken transport");
+        // Sequence{2} (a was acknowledged), the replay, then the queue in order.
+        assert_eq!(second.recv().await.unwrap().1, [b("{\"type\":9,\"sequenceId\":2}\u{1e}"), b("b"), b("c")]);
+        let mut rest = Vec::new();
+        while rest.len() < 2 {
+            rest.extend(second.recv().await.unwrap().1);
+        }
+        assert_eq!(rest, [b("d"), b("ping")]);
+        // d got id 4: a second resume replays b, c and d.
+        session.writer().suspend();
+        let (tx, mut third) = mpsc::unbounded_channel();
+        let resend = || session.writer().replay().unwrap().resend(HubProtocol::Json);
+        session.writer().resume(TransportWriter::Memory(memory::Writer { sent: tx }), resend).await.unwrap();
+        assert_eq!(third.recv().await.unwrap().1, [b("{\"type\":9,\"sequenceId\":2}\u{1e}"), b("b"), b("c"), b("d")]);
+        session.end(None);
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_suspends_a_stateful_writer_and_the_send_completes_after_the_resend() {
+        let b = |s: &'static str| bytes::Bytes::from_static(s.as_bytes());
+        let (tx, sent) = mpsc::unbounded_channel();
+        let writer = TransportWriter::Memory(memory::Writer { sent: tx });
+        let session = Session::start(HubProtocol::Json, writer, None, Some(1000), &tokio::runtime::Handle::current())
+            .unwrap();
+        let link = session.writer().link();
+        drop(sent); // the connection breaks
+        let sending = tokio::spawn({
+            let session = session.clone();
+            async move { session.send_and_wait(b("a")).await }
+        });
+        link.cancelled().await; // what the receive loop waits for
+        assert!(!session.is_ended(), "the session outlives its transport");
+        assert!(!sending.is_finished());
+        let (tx, mut next) = mpsc::unbounded_channel();
+        let resend = || session.writer().replay().unwrap().resend(HubProtocol::Json);
+        session.writer().resume(TransportWriter::Memory(memory::Writer { sent: tx }), resend).await.unwrap();
+        assert_eq!(next.recv().await.unwrap().1, [b("{\"type\":9,\"sequenceId\":1}\u{1e}"), b("a")]);
+        sending.await.unwrap().unwrap();
+        assert!(!session.writer().link().is_cancelled());
         session.end(None);
     }
 }

@@ -77,6 +77,9 @@ unsafe fn builder<'a>(b: *mut signalr_builder) -> FfiResult<&'a mut Builder> {
 /// A builder for the hub at `url` (`http`, `https`, `ws` or `wss`; checked by
 /// `signalr_builder_build`). Options not set keep the official clients' defaults.
 ///
+/// The first call makes the process ignore SIGPIPE if its action is still the default (which
+/// would end the process when a peer closes a socket during a write); a handler the program
+/// installed itself is kept.
 /// Ownership: `url` is borrowed for the call; `*out` belongs to the caller.
 /// Errors: `NULL_PARAMETER`, `INVALID_UTF8`.
 #[no_mangle]
@@ -84,6 +87,7 @@ pub unsafe extern "C" fn signalr_builder_new(url: *const c_char, out: *mut *mut 
     ffi_call!({
         let out = out_arg(out, "out")?;
         let url = str_arg(url, "url")?;
+        super::signals::ignore_sigpipe();
         *out = to_handle(Builder { core: HubConnectionBuilder::new(url), token: None, reconnect: Reconnect::Off });
         Ok(())
     })

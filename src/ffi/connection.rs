@@ -55,6 +55,9 @@ impl From<ConnectionState> for signalr_connection_state {
     }
 }
 
+/// How long `signalr_connection_free` (outside callbacks) waits for the connection to close.
+const FREE_STOP_WAIT: Duration = Duration::from_secs(5);
+
 /// Everything behind a `signalr_connection` handle. Library hooks hold it weakly.
 pub(crate) struct Connection {
     pub hub: HubConnection,
@@ -117,11 +120,24 @@ impl Connection {
             return;
         }
         let hub = self.hub.clone();
-        crate::runtime::global().spawn(async move { hub.stop().await });
-        self.dispatcher.send(Job::Teardown);
-        if !in_callback() && !self.dispatcher.is_current_thread() {
-            self.dispatcher.join();
+        let stop = async move { hub.stop().await };
+        if in_callback() || tokio::runtime::Handle::try_current().is_ok() {
+            // Waiting here could deadlock: the teardown finishes when the callback returns.
+            crate::runtime::global().spawn(stop);
+            self.dispatcher.send(Job::Teardown);
+            return;
         }
+        // Outside callbacks the connection is closed when this returns (Close message written,
+        // transport closed), bounded so that an unresponsive peer cannot hold a finalizer thread.
+        // What the stop reports is not delivered any more: the connection is already freed.
+        let stopped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            crate::runtime::global().block_on(async { tokio::time::timeout(FREE_STOP_WAIT, stop).await.is_ok() })
+        }));
+        if !matches!(stopped, Ok(true)) {
+            tracing::debug!("signalr_connection_free: the stop goes on in the background");
+        }
+        self.dispatcher.send(Job::Teardown);
+        self.dispatcher.join();
     }
 }
 
@@ -314,8 +330,9 @@ pub unsafe extern "C" fn signalr_connection_get_transport(c: *const signalr_conn
 ///
 /// It stops the connection; every pending completion is called exactly once with
 /// `SIGNALR_RESULT_CANCELED`; then every user data of the connection is released. Called from
-/// outside a library callback it returns after all of that: no callback of the connection runs
-/// any more. Called from inside a library callback it returns at once, and the teardown finishes
+/// outside a library callback it returns after all of that — having waited up to 5 s for the
+/// connection to close (Close message written, transport closed) — and no callback of the
+/// connection runs any more. Called from inside a library callback it returns at once, and the teardown finishes
 /// on the callback thread when the running callback returns (no callback other than those
 /// cancellations starts after this returns).
 /// Ownership: consumes `c`; streams, uploads and responders of the connection stay valid until

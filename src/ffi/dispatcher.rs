@@ -8,7 +8,7 @@
 
 use std::cell::Cell;
 use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard};
-use std::thread::{JoinHandle, ThreadId};
+use std::thread::JoinHandle;
 
 use super::connection::Connection;
 use super::operation::{Op, Outcome};
@@ -117,14 +117,13 @@ pub(crate) struct Dispatcher {
     jobs: mpsc::Sender<Job>,
     backlog: Backlog,
     thread: Mutex<Option<JoinHandle<()>>>,
-    thread_id: std::sync::OnceLock<ThreadId>,
 }
 
 impl Dispatcher {
     /// A dispatcher whose thread is started by [`Dispatcher::start`] once the connection exists.
     pub fn new() -> (Dispatcher, mpsc::Receiver<Job>) {
         let (jobs, rx) = mpsc::channel();
-        (Dispatcher { jobs, backlog: Backlog::default(), thread: Default::default(), thread_id: Default::default() }, rx)
+        (Dispatcher { jobs, backlog: Backlog::default(), thread: Default::default() }, rx)
     }
 
     pub fn start(connection: &Arc<Connection>, rx: mpsc::Receiver<Job>) -> std::io::Result<()> {
@@ -132,7 +131,6 @@ impl Dispatcher {
         let thread = std::thread::Builder::new()
             .name("signalr-callbacks".into())
             .spawn(move || run(conn, rx))?;
-        let _ = connection.dispatcher.thread_id.set(thread.thread().id());
         *connection.dispatcher.thread.lock().unwrap_or_else(|p| p.into_inner()) = Some(thread);
         Ok(())
     }
@@ -156,10 +154,6 @@ impl Dispatcher {
         self.jobs.clone()
     }
 
-    pub fn is_current_thread(&self) -> bool {
-        self.thread_id.get() == Some(&std::thread::current().id())
-    }
-
     /// Waits until the thread has ended (after [`Job::Teardown`]).
     pub fn join(&self) {
         let thread = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
@@ -170,7 +164,8 @@ impl Dispatcher {
 }
 
 fn run(conn: Arc<Connection>, rx: mpsc::Receiver<Job>) {
-    // Everything on this thread is "inside a callback": user data releases included.
+    // Everything on this thread is "inside a callback", user data releases included: so
+    // `signalr_connection_free` called here never waits for this very thread.
     let _scope = CallbackScope::enter();
     while let Ok(job) = rx.recv() {
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match job {

@@ -23,6 +23,7 @@ mod operation;
 mod reconnect;
 mod responder;
 mod result;
+mod signals;
 mod stream;
 mod strings;
 mod token;

@@ -4,7 +4,7 @@ use std::ffi::c_char;
 
 use std::sync::Weak;
 
-use super::boundary::{handle_ref, json_value_arg, str_arg, take_handle, BoxCastable};
+use super::boundary::{json_value_arg, str_arg, take_handle, BoxCastable};
 use super::connection::Connection;
 use super::result::{Failure, FfiResult};
 use super::signalr_result;
@@ -13,8 +13,9 @@ use crate::{ConnectionState, Payload, Responder};
 /// The pending answer to a server call of a client-result handler.
 ///
 /// Thread safety: may be answered from any thread, at once or later.
-/// Ownership: consumed by exactly one successful `signalr_responder_complete` or
-/// `signalr_responder_complete_with_error`, or by `signalr_responder_free`.
+/// Ownership: consumed by exactly one call of `signalr_responder_complete`,
+/// `signalr_responder_complete_with_error` (whatever it returns, NULL aside) or
+/// `signalr_responder_free`.
 pub struct signalr_responder {
     _private: [u8; 0],
 }
@@ -44,37 +45,48 @@ impl Answer {
     }
 }
 
-/// The responder behind a handle, checked before it is consumed.
-unsafe fn answer_arg(r: *mut signalr_responder) -> FfiResult<()> {
-    handle_ref(r, "responder").map(|_| ())
+/// Takes the responder; NULL is the only failure that does not consume one.
+unsafe fn take(r: *mut signalr_responder) -> FfiResult<Box<Answer>> {
+    take_handle(r).ok_or_else(|| Failure::new(signalr_result::NullParameter, "`responder` is NULL"))
 }
 
 /// Answers with a result: the text of one JSON value (`"null"` is a valid result), borrowed for
 /// the call.
 ///
-/// Ownership: consumes `r` when it returns OK or `CONNECTION_CLOSED`; after a validation error
-/// (`INVALID_UTF8`, `INVALID_JSON`) `r` is untouched and must still be answered or freed.
+/// Ownership: consumes `r` whatever the result (except NULL): when `result_json` is not valid, the
+/// server is answered with an error naming the problem, so that it never waits forever.
 /// Errors: `NULL_PARAMETER`, `INVALID_UTF8`, `INVALID_JSON`, `CONNECTION_CLOSED` (the connection
-/// was lost, stopped or freed since the call arrived).
+/// was lost, stopped or freed since the call arrived; nothing is sent).
 #[no_mangle]
 pub unsafe extern "C" fn signalr_responder_complete(r: *mut signalr_responder, result_json: *const c_char) -> signalr_result {
     ffi_call!({
-        answer_arg(r)?;
-        let value = json_value_arg(result_json, "result_json")?;
-        take_handle(r).expect("checked").send(Ok(value))
+        let answer = take(r)?;
+        match json_value_arg(result_json, "result_json") {
+            Ok(value) => answer.send(Ok(value)),
+            Err(invalid) => {
+                let _ = answer.send(Err(format!("The client's result was not valid: {}", invalid.message)));
+                Err(invalid)
+            }
+        }
     })
 }
 
 /// Answers with an error; the server's caller sees it as a HubException with this text.
 ///
-/// Ownership: as `signalr_responder_complete`.
+/// Ownership: as `signalr_responder_complete` (invalid text is answered with an error naming the
+/// problem).
 /// Errors: `NULL_PARAMETER`, `INVALID_UTF8`, `CONNECTION_CLOSED`.
 #[no_mangle]
 pub unsafe extern "C" fn signalr_responder_complete_with_error(r: *mut signalr_responder, error: *const c_char) -> signalr_result {
     ffi_call!({
-        answer_arg(r)?;
-        let error = str_arg(error, "error")?;
-        take_handle(r).expect("checked").send(Err(error.to_owned()))
+        let answer = take(r)?;
+        match str_arg(error, "error") {
+            Ok(error) => answer.send(Err(error.to_owned())),
+            Err(invalid) => {
+                let _ = answer.send(Err(format!("The client's error was not valid: {}", invalid.message)));
+                Err(invalid)
+            }
+        }
     })
 }
 

@@ -220,10 +220,14 @@ impl TransportWriter {
             TransportWriter::ServerSentEvents(w) => w.sender.send_batch(frames).await,
             TransportWriter::LongPolling(w) => w.sender.send_batch(frames).await,
             #[cfg(test)]
-            TransportWriter::Memory(w) => {
-                let _ = w.sent.send((tokio::time::Instant::now(), frames.drain(..).collect()));
-                Ok(())
-            }
+            // A dropped receiver plays a broken connection (the frames stay unsent).
+            TransportWriter::Memory(w) => match w.sent.is_closed() {
+                true => Err(Error::Transport("memory transport closed".into())),
+                false => {
+                    let _ = w.sent.send((tokio::time::Instant::now(), frames.drain(..).collect()));
+                    Ok(())
+                }
+            },
         }
     }
 

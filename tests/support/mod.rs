@@ -12,6 +12,7 @@ use signalr_native::{
 use tokio::sync::mpsc;
 
 pub mod proxy;
+pub mod scripted_http;
 
 /// A running `test-hub` process, killed on drop.
 pub struct Hub {
@@ -308,10 +309,12 @@ pub async fn begin(c: &HubConnection, method: &str, args: &str) -> signalr_nativ
 }
 
 /// A one-connection WebSocket server speaking from a script, for what the test hub cannot do
-/// (odd handshake answers). It records every frame the client sends.
+/// (odd handshake answers). It records every frame the client sends. `start_on` gives the same
+/// over Server-Sent Events or Long Polling (see `scripted_http`).
 pub struct ScriptedServer {
-    /// `ws://127.0.0.1:PORT/hub`
+    /// `ws://127.0.0.1:PORT/hub` (`http://…` for the HTTP transports)
     pub url: String,
+    pub transport: TransportKind,
     /// Frames received from the client, in order (text frames as `Ok`, binary as `Err`).
     pub received: mpsc::UnboundedReceiver<Result<String, Vec<u8>>>,
     task: tokio::task::JoinHandle<()>,
@@ -326,6 +329,18 @@ pub enum Reply {
 }
 
 impl ScriptedServer {
+    /// The script over `transport`; the client negotiates first on the HTTP transports.
+    pub async fn start_on(transport: TransportKind, replies: Vec<Reply>) -> ScriptedServer {
+        if transport == TransportKind::WebSockets {
+            return ScriptedServer::start(replies).await;
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hub", listener.local_addr().unwrap());
+        let (tx, received) = mpsc::unbounded_channel();
+        let task = tokio::spawn(scripted_http::serve(listener, transport, replies, tx));
+        ScriptedServer { url, transport, received, task }
+    }
+
     pub async fn start(replies: Vec<Reply>) -> ScriptedServer {
         use futures_util::{SinkExt, StreamExt};
         use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -365,21 +380,24 @@ impl ScriptedServer {
                 }
             }
         });
-        ScriptedServer { url, received, task }
+        ScriptedServer { url, transport: TransportKind::WebSockets, received, task }
     }
 
     pub async fn next_frame(&mut self) -> Result<String, Vec<u8>> {
         recv(&mut self.received, "frame").await
     }
 
-    /// A builder that connects straight to this server (skip negotiation).
+    /// A builder for this server: straight to the WebSocket (skip negotiation), or negotiating
+    /// the scripted HTTP transport.
     pub fn builder(&self, protocol: HubProtocol) -> HubConnectionBuilder {
-        ScriptedServer::builder_for(&self.url, protocol)
+        if self.transport == TransportKind::WebSockets {
+            return ScriptedServer::builder_for(&self.url, protocol);
+        }
+        HubConnectionBuilder::new(&self.url).protocol(protocol).transports(TransportSet::only(self.transport))
     }
 
     /// A builder that connects straight to the WebSocket at `url` (skip negotiation).
     pub fn builder_for(url: &str, protocol: HubProtocol) -> HubConnectionBuilder {
-        use signalr_native::{TransportKind, TransportSet};
         HubConnectionBuilder::new(url)
             .protocol(protocol)
             .skip_negotiation(true)

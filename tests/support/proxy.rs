@@ -178,7 +178,7 @@ async fn relay(client: TcpStream, upstream: String, shared: Arc<Mutex<Shared>>) 
     let _ = responses.await;
 }
 
-fn parse_head(head: &[u8]) -> Request {
+pub fn parse_head(head: &[u8]) -> Request {
     let text = String::from_utf8_lossy(head);
     let mut lines = text.split("\r\n");
     let mut first = lines.next().unwrap_or("").split(' ');
