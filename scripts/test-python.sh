@@ -13,4 +13,4 @@ done
 
 cd "$root/bindings/python"
 export PYTHONPATH="$root/bindings/python${PYTHONPATH:+:$PYTHONPATH}"
-python3 -m pytest -p no:cacheprovider -q tests "$@"
+python3 -m pytest -p no:cacheprovider -q "$@"  # testpaths = tests (pyproject.toml)

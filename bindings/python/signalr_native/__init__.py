@@ -81,4 +81,5 @@ __all__ = [
 
 def library_version() -> str:
     """The native library's version (equal to ``__version__``)."""
-    return _fn.signalr_version().decode()
+    version: bytes = _fn.signalr_version()
+    return version.decode()

@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import os
 from ctypes import byref, c_uint8, c_uint64
-from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union, cast
 
 from . import _logging
 from . import _native as n
 from ._callbacks import handles, on_access_token, on_reconnect_policy, run_awaitable_in_thread, userdata_free, is_awaitable
 from ._connection import AsyncHubConnection, HubConnection, _Core
-from ._errors import check
+from ._errors import check, cstr
 from ._logging import logger
 from ._types import HubProtocol, RetryContext, TransportSpec, protocol_value, transport_mask
 
@@ -62,12 +62,14 @@ class _TokenProvider:
             message = f"the access token factory failed: {type(error).__name__}: {error}"
             n.fn.signalr_token_request_complete(request, None, message.encode("utf-8", "replace"))
             return
-        n.fn.signalr_token_request_complete(request, str(token).encode() if token else None, None)
+        n.fn.signalr_token_request_complete(request, str(token).replace("\0", "").encode() if token else None, None)
 
 
 class _PolicyTarget:
     def __init__(self, policy: ReconnectPolicy) -> None:
-        self.next_retry_delay = getattr(policy, "next_retry_delay", policy)
+        self.next_retry_delay: Callable[[RetryContext], Optional[float]] = cast(
+            Callable[[RetryContext], Optional[float]], getattr(policy, "next_retry_delay", policy)
+        )
         if not callable(self.next_retry_delay):
             raise TypeError("a reconnect policy is a callable or has a next_retry_delay(context) method")
 
@@ -216,14 +218,14 @@ class HubConnectionBuilder:
             raise ValueError("with_url() must be called before build()")
         f = n.fn
         b = n.builder_p()
-        check(f.signalr_builder_new(self._url.encode(), byref(b)))
+        check(f.signalr_builder_new(cstr(self._url, "URL"), byref(b)))
         core = _Core(asynchronous)
         try:
             check(f.signalr_builder_set_transports(b, self._transports))
             if self._skip_negotiation:
                 check(f.signalr_builder_set_skip_negotiation(b, True))
             for name, value in self._headers.items():
-                check(f.signalr_builder_add_header(b, name.encode(), str(value).encode()))
+                check(f.signalr_builder_add_header(b, cstr(name, "header name"), cstr(str(value), "header value")))
             if self._token_factory is not None:
                 provider = _TokenProvider(self._token_factory)
                 provider.core = core
@@ -259,7 +261,7 @@ class HubConnectionBuilder:
             for pem in self._ca_pems:
                 check(f.signalr_builder_add_trusted_ca_pem(b, (c_uint8 * len(pem)).from_buffer_copy(pem), len(pem)))
             for path in self._ca_files:
-                check(f.signalr_builder_add_trusted_ca_file(b, path.encode()))
+                check(f.signalr_builder_add_trusted_ca_file(b, cstr(path, "certificate path")))
         except BaseException:
             f.signalr_builder_free(b)
             raise

@@ -55,24 +55,6 @@ handles = HandleMap()
 _local = threading.local()
 
 
-def in_callback() -> bool:
-    """True on a library thread while a callback of this package runs user code inline (blocking
-    there for an event of the same connection would wait forever)."""
-    return getattr(_local, "depth", 0) > 0
-
-
-class inline_user_code:
-    """Marks the current thread as running inside a library callback."""
-
-    __slots__ = ()
-
-    def __enter__(self) -> None:
-        _local.depth = getattr(_local, "depth", 0) + 1
-
-    def __exit__(self, *exc: Any) -> None:
-        _local.depth -= 1
-
-
 # --- keeping a Python thread state on library threads ---------------------------------------------
 #
 # ctypes gives a callback arriving on a thread Python does not know a fresh thread state and
@@ -92,6 +74,12 @@ _gil_release.argtypes = [ctypes.c_int]
 def pin_thread() -> None:
     if getattr(_local, "pinned", None) is None:
         _local.pinned = _ensure()
+
+
+def in_callback() -> bool:
+    """True on a connection's callback thread (where this package's connection callbacks run user
+    code inline): blocking there for an event of the same connection would wait forever."""
+    return getattr(_local, "pinned", None) is not None
 
 
 def unpin_thread() -> None:
@@ -146,12 +134,21 @@ def on_completion(key, result, error, error_len, json, json_len):
 
 @n.signalr_invocation_handler_callback
 def on_invocation(key, method, method_len, args, args_len, responder):
+    # The receive path: kept lean (no helper calls); the method name stays bytes.
     pin_thread()
-    target = handles.get(key)
-    if target is None:
-        n.fn.signalr_responder_free(responder)
-        return
-    _guard("handler", target.on_invocation, text(method, method_len), data(args, args_len), responder)
+    try:
+        target = handles.get(key)
+        if target is None:
+            n.fn.signalr_responder_free(responder)
+            return
+        target.on_invocation(
+            ctypes.string_at(method, method_len), ctypes.string_at(args, args_len) if args else None, responder
+        )
+    except BaseException:  # never unwind into the library
+        try:
+            logger.exception("signalr_native: error in the handler callback")
+        except BaseException:
+            pass
 
 
 @n.signalr_stream_item_callback
@@ -164,6 +161,7 @@ def on_stream_item(key, json, json_len):
 
 @n.signalr_closed_callback
 def on_closed(key, result, error, error_len):
+    pin_thread()
     target = handles.get(key)
     if target is not None:
         _guard("close", target.on_closed, result, text(error, error_len))
@@ -171,6 +169,7 @@ def on_closed(key, result, error, error_len):
 
 @n.signalr_reconnecting_callback
 def on_reconnecting(key, result, error, error_len):
+    pin_thread()
     target = handles.get(key)
     if target is not None:
         _guard("reconnecting", target.on_reconnecting, result, text(error, error_len))
@@ -178,6 +177,7 @@ def on_reconnecting(key, result, error, error_len):
 
 @n.signalr_reconnected_callback
 def on_reconnected(key, connection_id, length):
+    pin_thread()
     target = handles.get(key)
     if target is not None:
         _guard("reconnected", target.on_reconnected, text(connection_id, length))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import threading
 from ctypes import byref, c_uint64, c_void_p, string_at
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, TypeVar
 
@@ -24,7 +25,6 @@ from ._callbacks import (
     LoopDispatcher,
     handles,
     in_callback,
-    inline_user_code,
     is_awaitable,
     on_closed,
     on_completion,
@@ -36,7 +36,7 @@ from ._callbacks import (
     unpin_thread,
     userdata_free,
 )
-from ._errors import OK, SignalRError, WouldDeadlockError, check, error_from
+from ._errors import OK, SignalRError, WouldDeadlockError, check, cstr, error_from
 from ._handle import Managed, track
 from ._json import dumps, dumps_args, loads, timeout_ms
 from ._logging import logger
@@ -89,8 +89,21 @@ class _Reply:
         n.fn.signalr_responder_complete(r, payload)
 
 
-def _log_handler_error(method: str) -> None:
-    logger.error("a handler of the client method '%s' raised", method, exc_info=True)
+def _log_handler_error(method: bytes) -> None:
+    logger.error("a handler of the client method '%s' raised", method.decode("utf-8", "replace"), exc_info=True)
+
+
+async def _await_future(future: "concurrent.futures.Future[Any]") -> Any:
+    return await asyncio.wrap_future(future)  # wrapped on the loop that runs this
+
+
+def _collect(results: Sequence[Any], values: List[Any], errors: List[BaseException], method: str) -> None:
+    for r in results:
+        if isinstance(r, BaseException):
+            logger.error("a handler of the client method '%s' raised", method, exc_info=r)
+            errors.append(r)
+        elif r is not None:
+            values.append(r)
 
 
 class _Method:
@@ -109,10 +122,12 @@ class _Core:
         self.asynchronous = asynchronous
         self.dispatcher: Optional[LoopDispatcher] = None  # asyncio: the loop that called start()
         self.methods: Dict[str, _Method] = {}
+        self.by_raw_name: Dict[bytes, _Method] = {}  # names as the server spelled them
         self.close_handlers: Tuple[Callable[..., Any], ...] = ()
         self.reconnecting_handlers: Tuple[Callable[..., Any], ...] = ()
         self.reconnected_handlers: Tuple[Callable[..., Any], ...] = ()
         self.registrations = 0
+        self.lock = threading.Lock()  # registration changes (callbacks only read the tuples)
 
     def register(self) -> int:
         """A user-data key for one more native registration of this connection."""
@@ -133,17 +148,19 @@ class _Core:
 
     # -- from library threads --
 
-    def on_invocation(self, method: str, args: Optional[bytes], responder: Any) -> None:
-        entry = self.methods.get(method.lower())
+    def on_invocation(self, raw_method: bytes, args: Optional[bytes], responder: Any) -> None:
+        entry = self.by_raw_name.get(raw_method)
+        if entry is None:
+            entry = self.methods.get(raw_method.decode("utf-8", "replace").lower())
+            if entry is not None:  # only registered names are remembered (the server picks names)
+                self.by_raw_name[raw_method] = entry
         handlers = entry.handlers if entry is not None else ()
-        reply = _Reply(responder, method)
         if self.asynchronous:
             d = self.dispatcher
-            if d is None or not d.post(self._run_handlers_async, handlers, args, reply):
-                reply.finish([], [])
+            if d is None or not d.post(self._run_handlers, handlers, args, responder, raw_method):
+                n.fn.signalr_responder_free(responder)
         else:
-            with inline_user_code():
-                self._run_handlers_blocking(handlers, args, reply)
+            self._run_handlers(handlers, args, responder, raw_method)
 
     def on_closed(self, result: int, error: Optional[str]) -> None:
         self._lifecycle(self.close_handlers, None if result == OK else error_from(result, error))
@@ -156,80 +173,53 @@ class _Core:
 
     # -- user code --
 
-    def _run_handlers_blocking(self, handlers: Sequence[Callable[..., Any]], args: Optional[bytes], reply: _Reply) -> None:
-        values: List[Any] = []
-        errors: List[BaseException] = []
-        awaitables: List[Any] = []
+    def _run_handlers(
+        self, handlers: Sequence[Callable[..., Any]], args: Optional[bytes], responder: Any, raw_method: bytes
+    ) -> None:
+        """Runs the handlers of one invocation and answers its responder. The common case —
+        handlers returning None — allocates nothing and just frees the responder."""
+        outcome: Optional[Tuple[List[Any], List[BaseException], List[Any]]] = None
         try:
-            arguments = loads(args) or []
-        except ValueError as e:
-            errors.append(e)
-            arguments = []
-        for h in handlers if not errors else ():
+            arguments = loads(args) or ()
+        except ValueError as e:  # pragma: no cover - the library sends valid JSON
+            outcome = ([], [e], [])
+            handlers = ()
+        for h in handlers:
             try:
                 value = h(*arguments)
             except Exception as e:
-                _log_handler_error(reply.method)
-                errors.append(e)
+                _log_handler_error(raw_method)
+                if outcome is None:
+                    outcome = ([], [], [])
+                outcome[1].append(e)
                 continue
+            if value is None:
+                continue
+            if outcome is None:
+                outcome = ([], [], [])
             if isinstance(value, concurrent.futures.Future):
-                value = asyncio.wrap_future(value)
+                value = _await_future(value)
             if is_awaitable(value):
-                awaitables.append(value)
-            elif value is not None:
-                values.append(value)
+                outcome[2].append(value)
+            else:
+                outcome[0].append(value)
+        if outcome is None:
+            n.fn.signalr_responder_free(responder)  # answers "Client didn't provide a result." when one is due
+            return
+        values, errors, awaitables = outcome
+        reply = _Reply(responder, raw_method.decode("utf-8", "replace"))
         if not awaitables:
             reply.finish(values, errors)
             return
 
-        async def gather() -> List[Any]:
-            return await asyncio.gather(*awaitables, return_exceptions=True)
-
-        def done(results: Any, error: Optional[BaseException]) -> None:
-            for r in results or ([error] if error else []):
-                if isinstance(r, BaseException):
-                    logger.error("a handler of the client method '%s' raised", reply.method, exc_info=r)
-                    errors.append(r)
-                elif r is not None:
-                    values.append(r)
+        async def gather() -> None:
+            _collect(await asyncio.gather(*awaitables, return_exceptions=True), values, errors, reply.method)
             reply.finish(values, errors)
 
-        run_awaitable_in_thread(gather(), done)
-
-    def _run_handlers_async(self, handlers: Sequence[Callable[..., Any]], args: Optional[bytes], reply: _Reply) -> None:
-        values: List[Any] = []
-        errors: List[BaseException] = []
-        awaitables: List[Any] = []
-        try:
-            arguments = loads(args) or []
-        except ValueError as e:
-            errors.append(e)
-            arguments = []
-        for h in handlers if not errors else ():
-            try:
-                value = h(*arguments)
-            except Exception as e:
-                _log_handler_error(reply.method)
-                errors.append(e)
-                continue
-            if is_awaitable(value):
-                awaitables.append(value)
-            elif value is not None:
-                values.append(value)
-        if not awaitables:
-            reply.finish(values, errors)
-            return
-
-        async def finish() -> None:
-            for r in await asyncio.gather(*awaitables, return_exceptions=True):
-                if isinstance(r, BaseException):
-                    logger.error("a handler of the client method '%s' raised", reply.method, exc_info=r)
-                    errors.append(r)
-                elif r is not None:
-                    values.append(r)
-            reply.finish(values, errors)
-
-        _spawn(finish())
+        if self.asynchronous:
+            _spawn(gather())
+        else:
+            run_awaitable_in_thread(gather(), _log_outcome)
 
     def _lifecycle(self, handlers: Sequence[Callable[..., Any]], arg: Any) -> None:
         if not handlers:
@@ -239,8 +229,7 @@ class _Core:
             if d is not None:
                 d.post(self._call_lifecycle, handlers, arg)
         else:
-            with inline_user_code():
-                self._call_lifecycle(handlers, arg)
+            self._call_lifecycle(handlers, arg)
 
     def _call_lifecycle(self, handlers: Sequence[Callable[..., Any]], arg: Any) -> None:
         for h in handlers:
@@ -307,46 +296,55 @@ class _ConnectionBase(Managed[Any]):
             raise TypeError("handler must be callable")
         key = method.lower()
         core = self._core
-        entry = core.methods.get(key)
-        if entry is None:
-            out = c_uint64()
-            self._call(
-                n.fn.signalr_connection_on_invocation,
-                method.encode(), on_invocation, core.register(), userdata_free, byref(out),
-            )
-            core.methods[key] = _Method(out.value, (handler,))
-        else:
-            entry.handlers = entry.handlers + (handler,)
+        with core.lock:
+            entry = core.methods.get(key)
+            if entry is None:
+                # One native registration per method; Python runs the method's handlers in order.
+                out = c_uint64()
+                self._call(
+                    n.fn.signalr_connection_on_invocation,
+                    cstr(method, "method name"), on_invocation, core.register(), userdata_free, byref(out),
+                )
+                core.methods[key] = _Method(out.value, (handler,))
+                core.by_raw_name = {}
+            else:
+                entry.handlers = entry.handlers + (handler,)
         return handler
 
     def off(self, method: str, handler: Optional[Callable[..., Any]] = None) -> None:
         """Removes ``handler`` from ``method``, or every handler of ``method`` when none is given."""
         key = method.lower()
         core = self._core
-        entry = core.methods.get(key)
-        if entry is None:
-            return
-        remaining = () if handler is None else tuple(h for h in entry.handlers if h is not handler)
-        if remaining:
-            entry.handlers = remaining
-            return
-        del core.methods[key]
-        self._call(n.fn.signalr_connection_remove_handler, entry.native_id)
+        with core.lock:
+            entry = core.methods.get(key)
+            if entry is None:
+                return
+            remaining = () if handler is None else tuple(h for h in entry.handlers if h is not handler)
+            if remaining:
+                entry.handlers = remaining
+                return
+            entry.handlers = ()  # a lookup racing with this finds nothing to run
+            del core.methods[key]
+            core.by_raw_name = {}
+            self._call(n.fn.signalr_connection_remove_handler, entry.native_id)
 
     def on_close(self, callback: F) -> F:
         """``callback(error)`` when the connection closes: ``error`` is ``None`` after ``stop()``,
         else the :class:`SignalRError` that ended it. Usable as a decorator."""
-        self._core.close_handlers += (callback,)
+        with self._core.lock:
+            self._core.close_handlers += (callback,)
         return callback
 
     def on_reconnecting(self, callback: F) -> F:
         """``callback(error)`` when the connection was lost and automatic reconnect begins."""
-        self._core.reconnecting_handlers += (callback,)
+        with self._core.lock:
+            self._core.reconnecting_handlers += (callback,)
         return callback
 
     def on_reconnected(self, callback: F) -> F:
         """``callback(connection_id)`` when a reconnect succeeded (``None`` without negotiation)."""
-        self._core.reconnected_handlers += (callback,)
+        with self._core.lock:
+            self._core.reconnected_handlers += (callback,)
         return callback
 
     # -- properties --
@@ -475,7 +473,7 @@ class HubConnection(_ConnectionBase):
         out = c_void_p()
         self._call(
             n.fn.signalr_connection_invoke_blocking,
-            method.encode(), dumps_args(plain), timeout_ms(timeout), byref(out),
+            cstr(method, "method name"), dumps_args(plain), timeout_ms(timeout), byref(out),
         )
         try:
             return loads(string_at(out.value)) if out.value else None
@@ -489,7 +487,7 @@ class HubConnection(_ConnectionBase):
         if uploads:
             self._with_uploads(n.fn.signalr_connection_send_with_uploads, method, plain, uploads, timeout)
             return
-        self._call(n.fn.signalr_connection_send_blocking, method.encode(), dumps_args(plain), timeout_ms(timeout))
+        self._call(n.fn.signalr_connection_send_blocking, cstr(method, "method name"), dumps_args(plain), timeout_ms(timeout))
 
     def stream(self, method: str, *args: Any) -> StreamIterator:
         """Starts a server-to-client stream and returns an iterator of its items. Iterators
@@ -503,7 +501,7 @@ class HubConnection(_ConnectionBase):
             ups = upload_array(len(uploads))
             self._call(
                 n.fn.signalr_connection_stream_with_uploads,
-                method.encode(), dumps_args(plain), len(uploads), ups,
+                cstr(method, "method name"), dumps_args(plain), len(uploads), ups,
                 on_stream_item, on_completion, key, userdata_free, byref(out),
             )
             stream._attach(out)
@@ -511,7 +509,7 @@ class HubConnection(_ConnectionBase):
         else:
             self._call(
                 n.fn.signalr_connection_stream,
-                method.encode(), dumps_args(plain), on_stream_item, on_completion, key, userdata_free, byref(out),
+                cstr(method, "method name"), dumps_args(plain), on_stream_item, on_completion, key, userdata_free, byref(out),
             )
             stream._attach(out)
         return stream
@@ -521,7 +519,7 @@ class HubConnection(_ConnectionBase):
         done = _ThreadCompletion()
         ups = upload_array(len(uploads))
         self._call(
-            native, method.encode(), dumps_args(plain), len(uploads), ups, on_completion, handles.insert(done), userdata_free
+            native, cstr(method, "method name"), dumps_args(plain), len(uploads), ups, on_completion, handles.insert(done), userdata_free
         )
         start_pumps(ups, uploads, None)
         return done.wait(timeout)
@@ -564,7 +562,7 @@ class AsyncHubConnection(_ConnectionBase):
         plain, uploads = split_uploads(args)
         if uploads:
             return await self._with_uploads(n.fn.signalr_connection_invoke_with_uploads, method, plain, uploads)
-        return await self._completion(n.fn.signalr_connection_invoke, method.encode(), dumps_args(plain))
+        return await self._completion(n.fn.signalr_connection_invoke, cstr(method, "method name"), dumps_args(plain))
 
     async def send(self, method: str, *args: Any) -> None:
         """Calls a hub method without waiting for its result; returns once the message is
@@ -573,7 +571,7 @@ class AsyncHubConnection(_ConnectionBase):
         if uploads:
             await self._with_uploads(n.fn.signalr_connection_send_with_uploads, method, plain, uploads)
             return
-        await self._completion(n.fn.signalr_connection_send, method.encode(), dumps_args(plain))
+        await self._completion(n.fn.signalr_connection_send, cstr(method, "method name"), dumps_args(plain))
 
     def stream(self, method: str, *args: Any) -> AsyncStream:
         """Starts a server-to-client stream (at once; call it inside the event loop) and returns
@@ -589,7 +587,7 @@ class AsyncHubConnection(_ConnectionBase):
             ups = upload_array(len(uploads))
             self._call(
                 n.fn.signalr_connection_stream_with_uploads,
-                method.encode(), dumps_args(plain), len(uploads), ups,
+                cstr(method, "method name"), dumps_args(plain), len(uploads), ups,
                 on_stream_item, on_completion, key, userdata_free, byref(out),
             )
             stream._attach(out)
@@ -597,7 +595,7 @@ class AsyncHubConnection(_ConnectionBase):
         else:
             self._call(
                 n.fn.signalr_connection_stream,
-                method.encode(), dumps_args(plain), on_stream_item, on_completion, key, userdata_free, byref(out),
+                cstr(method, "method name"), dumps_args(plain), on_stream_item, on_completion, key, userdata_free, byref(out),
             )
             stream._attach(out)
         return stream
@@ -607,7 +605,7 @@ class AsyncHubConnection(_ConnectionBase):
         done = _LoopCompletion(dispatcher)
         ups = upload_array(len(uploads))
         self._call(
-            native, method.encode(), dumps_args(plain), len(uploads), ups, on_completion, handles.insert(done), userdata_free
+            native, cstr(method, "method name"), dumps_args(plain), len(uploads), ups, on_completion, handles.insert(done), userdata_free
         )
         start_pumps(ups, uploads, dispatcher.loop)
         return await done.future

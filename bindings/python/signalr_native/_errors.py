@@ -145,3 +145,12 @@ def check(rc: int) -> None:
     thread, since the message lives in a thread-local of the library."""
     if rc != OK:
         raise error_from(rc, fn.signalr_last_error_message().decode("utf-8", "replace"))
+
+
+def cstr(value: str, what: str) -> bytes:
+    """UTF-8 for a C string argument; a NUL inside would silently cut it short, so it is refused."""
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a str, not {type(value).__name__}")
+    if "\0" in value:
+        raise InvalidArgumentError(f"{what} contains a NUL character: {value!r}", INVALID_ARGUMENT)
+    return value.encode("utf-8")

@@ -7,6 +7,7 @@ import json
 from typing import Any, Optional, Sequence
 
 _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_decode = json.JSONDecoder().decode
 
 
 def dumps(value: Any) -> bytes:
@@ -22,7 +23,8 @@ def loads(payload: Optional[bytes]) -> Any:
     """The value of a JSON payload; ``None`` for no payload."""
     if payload is None:
         return None
-    return json.loads(payload)
+    # The library sends UTF-8; decoding first spares json.loads its encoding detection.
+    return _decode(payload.decode("utf-8"))
 
 
 def timeout_ms(timeout: Optional[float]) -> int:

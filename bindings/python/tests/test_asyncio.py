@@ -75,9 +75,12 @@ def test_handlers_run_on_the_loop(builder, run):
                 if len(seen) == 3:
                     arrived.set()
 
+            coroutine_ran = asyncio.Event()
+
             async def coro_handler(*args):
                 await asyncio.sleep(0)
                 seen.append(("coroutine", args))
+                coroutine_ran.set()
 
             c.on("Other", coro_handler)
             await c.start()
@@ -86,8 +89,7 @@ def test_handlers_run_on_the_loop(builder, run):
             await asyncio.wait_for(arrived.wait(), 20)
             assert seen[:3] == [(True, (0, "x")), (True, (1, "x")), (True, (2, "x"))]
             await c.invoke("SendToCaller", "Other", "o")
-            while len(seen) < 4:
-                await asyncio.sleep(0.01)
+            await asyncio.wait_for(coroutine_ran.wait(), 20)
             assert seen[3] == ("coroutine", ("o",))
 
     run(main())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import threading
 import time
@@ -15,6 +16,7 @@ from signalr_native import (
     HubConnection,
     HubConnectionState,
     HubError,
+    InvalidArgumentError,
     InvalidStateError,
     SignalRTimeoutError,
     WouldDeadlockError,
@@ -71,6 +73,12 @@ def test_invalid_state_and_arguments(builder):
         c.start()
         with pytest.raises(TypeError):
             c.invoke("Echo", object())  # not representable in JSON
+        with pytest.raises(InvalidArgumentError, match="NUL"):
+            c.invoke("Echo\0Fail", 1)  # would otherwise be cut to "Echo"
+        with pytest.raises(InvalidArgumentError):
+            c.invoke("", 1)
+        with pytest.raises(TypeError):
+            c.invoke(b"Echo", 1)
         with pytest.raises(InvalidStateError):
             c.start()
 
@@ -170,6 +178,8 @@ def test_client_results(builder):
             return {"async": x}
 
         c.on("Later", later)
+        pool = concurrent.futures.ThreadPoolExecutor(1)
+        c.on("Pooled", lambda x: pool.submit(lambda: x + 1))  # a concurrent.futures.Future
 
         def refuse(x):
             raise KeyError(x)
@@ -178,6 +188,7 @@ def test_client_results(builder):
         c.start()
         assert c.invoke("AskClient", "Double", 21) == 42
         assert c.invoke("AskClient", "later", "v") == {"async": "v"}
+        assert c.invoke("AskClient", "Pooled", 41) == 42
         with pytest.raises(HubError, match="Client didn't provide a result"):
             c.invoke("AskClient", "Nothing", 1)
         with pytest.raises(HubError, match="Client didn't provide a result"):

@@ -18,6 +18,7 @@ from signalr_native import (
     NegotiationError,
     RetryContext,
     SignalRError,
+    SignalRTimeoutError,
     UnauthorizedError,
 )
 from signalr_native._callbacks import handles
@@ -91,6 +92,8 @@ def test_negotiation_failure(hub):
         HubConnectionBuilder().with_url("not a url").build()
     with pytest.raises(ValueError):
         HubConnectionBuilder().with_url(hub.url + "/hub", transport="carrier-pigeon")
+    with pytest.raises(InvalidArgumentError, match="NUL"):
+        HubConnectionBuilder().with_url(hub.url + "/hub", headers={"X-A": "1\0injected"}).build()
 
 
 def test_skip_negotiation(hub):
@@ -276,3 +279,81 @@ def test_stop_cancels_pending_invocations(builder, run):
                 await pending
 
     run(main())
+
+
+def test_callback_thread_state_is_released(builder, events, monkeypatch):
+    # The thread state kept on the connection's callback thread (see _callbacks.pin_thread) is
+    # given back when the connection is torn down.
+    from signalr_native import _callbacks
+
+    released = []
+    real = _callbacks._gil_release
+    monkeypatch.setattr(_callbacks, "_gil_release", lambda state: (released.append(state), real(state)))
+    got = events()
+    c = builder().build()
+    c.on("Message", got)
+    c.start()
+    c.invoke("SendToCaller", "Message", 1)
+    got.wait(1)
+    c.close()
+    assert len(released) == 1
+
+
+def test_exit_with_open_connections(hub):
+    # Connections left open (blocking and asyncio, with handlers and logging) are closed by the
+    # atexit hook; the interpreter exits cleanly.
+    script = f"""
+import asyncio, logging, signalr_native
+from signalr_native import HubConnectionBuilder
+logging.basicConfig(level=logging.WARNING)
+b = HubConnectionBuilder().with_url({hub.url + "/hub"!r}).configure_logging(logging.INFO)
+c = b.build()
+c.on("Message", lambda *a: None)
+c.start()
+c.invoke("SendToCaller", "Message", 1)
+keep = [c]
+async def main():
+    a = b.build_async()
+    a.on("Message", lambda *a: None)
+    await a.start()
+    keep.append(a)
+asyncio.run(main())
+print("done")
+"""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "done\n"
+
+
+def test_trusted_certificate(spawn_hub, tmp_path):
+    cert = tmp_path / "hub.pem"
+    hub = spawn_hub("--tls", str(cert))
+    assert hub.url.startswith("https://")
+    url = hub.url + "/hub"
+    with HubConnectionBuilder().with_url(url).build() as c:
+        with pytest.raises(SignalRError):  # a self-signed certificate nobody trusts
+            c.start()
+    for trusted in (cert.read_bytes(), str(cert)):  # PEM bytes, or a file path
+        with HubConnectionBuilder().with_url(url).with_trusted_certificate(trusted).build() as c:
+            c.start()
+            assert c.invoke("Echo", "over TLS") == "over TLS"
+
+
+def test_server_timeout(hub, events):
+    closed = events()
+    builder = (
+        HubConnectionBuilder()
+        .with_url(hub.url + "/hub", transport="websockets")
+        .with_server_timeout(0.5)
+        .with_keep_alive_interval(0.2)
+    )
+    with builder.build() as c:
+        c.on_close(closed)
+        c.start()
+        c.send("Stall", 3000)  # the hub goes silent, pings included
+        error = closed.wait(1)[0]
+        assert isinstance(error, SignalRTimeoutError), error
+        assert "Server timeout" in str(error)

@@ -167,3 +167,18 @@ def test_versions_agree():
     cargo = (ROOT / "Cargo.toml").read_text()
     version = re.search(r'\[package\][^\[]*?\nversion = "([^"]+)"', cargo).group(1)
     assert signalr_native.__version__ == version == signalr_native.library_version()
+
+
+def test_library_lookup_order_and_failure(monkeypatch, tmp_path):
+    monkeypatch.setenv(n.LIBRARY_ENV, str(tmp_path / "custom.so"))
+    paths = n._candidates()
+    assert paths[0] == tmp_path / "custom.so"
+    assert paths[1].parent.name == "_lib"  # the copy shipped in the package
+    assert [p.parent.name for p in paths[2:]] == ["release", "debug"]  # a checkout's cargo output
+    bad = tmp_path / "not-a-library.so"
+    bad.write_text("nope")
+    monkeypatch.setattr(n, "_candidates", lambda: [tmp_path / "missing.so", bad])
+    with pytest.raises(ImportError) as e:
+        n._load()
+    assert "missing.so (not found)" in str(e.value) and "not-a-library.so (" in str(e.value)
+    assert n.LIBRARY_ENV in str(e.value)
