@@ -97,6 +97,14 @@ namespace SignalR.Native
         {
             handle.Dispose();
             NativeLog.Unsubscribe(core.Logger);
+            GC.SuppressFinalize(this);
+        }
+
+        // A connection collected without Dispose: its handle's own finalizer frees the native
+        // side; this one only takes its log sink off the process-wide list.
+        ~HubConnection()
+        {
+            NativeLog.Unsubscribe(core.Logger);
         }
 
         // ---------------------------------------------------------------- invoke
@@ -304,7 +312,8 @@ namespace SignalR.Native
         {
             if (parameterTypes == null) throw new ArgumentNullException(nameof(parameterTypes));
             if (handler == null) throw new ArgumentNullException(nameof(handler));
-            return OnRaw(methodName, (Func<string, Task>)(json => handler(ReadArgs(json, parameterTypes))));
+            var serializer = core.Serializer;   // the closure must not capture `this` (see ConnectionCore)
+            return OnRaw(methodName, (Func<string, Task>)(json => handler(ReadArgs(serializer, json, parameterTypes))));
         }
 
         public IDisposable On(string methodName, Action handler)
@@ -351,10 +360,11 @@ namespace SignalR.Native
         {
             if (parameterTypes == null) throw new ArgumentNullException(nameof(parameterTypes));
             if (handler == null) throw new ArgumentNullException(nameof(handler));
+            var serializer = core.Serializer;   // the closure must not capture `this` (see ConnectionCore)
             return OnRaw(methodName, async json =>
             {
-                object result = await handler(ReadArgs(json, parameterTypes)).ConfigureAwait(false);
-                return core.Serializer.Serialize(result, resultType);
+                object result = await handler(ReadArgs(serializer, json, parameterTypes)).ConfigureAwait(false);
+                return serializer.Serialize(result, resultType);
             });
         }
 
@@ -417,13 +427,13 @@ namespace SignalR.Native
             return Utf8.Encode(s);
         }
 
-        private object[] ReadArgs(string json, Type[] types)
+        private static object[] ReadArgs(IJsonSerializer serializer, string json, Type[] types)
         {
             List<string> parts = Json.SplitArray(json);
             if (parts.Count != types.Length)
                 throw new FormatException("expected " + types.Length + " argument(s), got " + parts.Count + ": " + json);
             var values = new object[types.Length];
-            for (int i = 0; i < types.Length; i++) values[i] = core.Serializer.Deserialize(parts[i], types[i]);
+            for (int i = 0; i < types.Length; i++) values[i] = serializer.Deserialize(parts[i], types[i]);
             return values;
         }
 

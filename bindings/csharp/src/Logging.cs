@@ -84,15 +84,21 @@ namespace SignalR.Native
             }
         }
 
-        // Under Gate: install the callback once, then keep the native filter at the lowest level
-        // any subscriber wants (NONE when there is none) so unwanted records are never produced.
+        // Under Gate: the callback is installed while there are subscribers, with the native
+        // filter at the lowest level any of them wants, and removed with the last one — so no
+        // library thread enters managed code for logging once every connection is gone (a
+        // thread attached to Mono during its shutdown makes the process hang at exit).
         private static void Apply()
         {
             uint min = (uint)LogLevel.None;
             foreach (var s in subscribers) min = Math.Min(min, (uint)s.MinLevel);
-            if (!installed)
+            if (min == (uint)LogLevel.None)
             {
-                if (min == (uint)LogLevel.None) return;
+                if (installed) SignalRException.Check(NativeMethods.signalr_log_set_callback(null, IntPtr.Zero, null, min));
+                installed = false;
+            }
+            else if (!installed)
+            {
                 SignalRException.Check(NativeMethods.signalr_log_set_callback(Callback, IntPtr.Zero, null, min));
                 installed = true;
             }
@@ -107,6 +113,7 @@ namespace SignalR.Native
         {
             try
             {
+                Trampolines.Attached();
                 var subs = Volatile.Read(ref subscribers);
                 if (subs.Length == 0) return;
                 string category = Utf8.Decode(target, targetLen);

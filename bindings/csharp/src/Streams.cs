@@ -83,7 +83,7 @@ namespace SignalR.Native
         private readonly StreamBuffer buffer;
         private readonly StreamHandle handle;
         private readonly IJsonSerializer serializer;
-        private CancellationTokenRegistration registration;
+        private CancellationTokenRegistration registration, enumeratorRegistration;
 
         internal HubStream(StreamBuffer buffer, StreamHandle handle, IJsonSerializer serializer, CancellationToken token)
         {
@@ -97,7 +97,14 @@ namespace SignalR.Native
         /// <summary>The item the last successful MoveNextAsync produced.</summary>
         public T Current { get; private set; }
 
-        public HubStream<T> GetAsyncEnumerator(CancellationToken cancellationToken = default(CancellationToken)) { return this; }
+        /// <summary>For <c>await foreach</c>: the stream itself; a cancelable token cancels the
+        /// stream as the one given to StreamAsync does.</summary>
+        public HubStream<T> GetAsyncEnumerator(CancellationToken cancellationToken = default(CancellationToken))
+        {
+            if (cancellationToken.CanBeCanceled)
+                enumeratorRegistration = cancellationToken.Register(s => ((HubStream<T>)s).Cancel(), this);
+            return this;
+        }
 
         /// <summary>Waits for the next item: true with <see cref="Current"/> set, false at the end.</summary>
         public async Task<bool> MoveNextAsync()
@@ -140,6 +147,7 @@ namespace SignalR.Native
         public void Dispose()
         {
             registration.Dispose();
+            enumeratorRegistration.Dispose();
             handle.Dispose();
         }
     }

@@ -72,7 +72,20 @@ namespace SignalR.Native
 
         private static T Target<T>(IntPtr userdata) where T : class
         {
+            Attached();
             return (T)GCHandle.FromIntPtr(userdata).Target;
+        }
+
+        [ThreadStatic] private static bool attached;
+
+        /// <summary>A library thread that calls into managed code is attached to the runtime as a
+        /// foreground thread, and Mono waits for every foreground thread at exit — the library's
+        /// threads never end, so the process would hang. Mark them background on first entry.</summary>
+        internal static void Attached()
+        {
+            if (attached) return;
+            attached = true;
+            System.Threading.Thread.CurrentThread.IsBackground = true;
         }
 
         /// <summary>An exception escaped the catch-all of a trampoline (e.g. the logger itself
@@ -85,7 +98,7 @@ namespace SignalR.Native
         [MonoPInvokeCallback(typeof(NativeMethods.UserdataFree))]
         private static void OnFreeUserdata(IntPtr userdata)
         {
-            try { GCHandle.FromIntPtr(userdata).Free(); }
+            try { Attached(); GCHandle.FromIntPtr(userdata).Free(); }
             catch (Exception e) { Fatal(e); }
         }
 

@@ -82,6 +82,29 @@ namespace SignalR.Native.Tests
         }
 
         [Test]
+        public async Task UserCodeNeverRunsOnLibraryThreads()
+        {
+            using (var c = new HubConnectionBuilder().WithUrl(TestHub.Shared.Hub).Build())
+            {
+                await c.StartAsync().ConfigureAwait(false);
+                for (int i = 0; i < 20; i++)
+                {
+                    await c.InvokeAsync<int>("Add", i, 1).ConfigureAwait(false);
+                    // ConfigureAwait(false) resumes where the task completed: the thread pool, not
+                    // the library thread that reported the result.
+                    Assert.True(Thread.CurrentThread.IsThreadPoolThread, "invoke continuation on a pool thread");
+                }
+                var inHandler = new Signal<bool>();
+                c.On<int>("Where", i => inHandler.Set(Thread.CurrentThread.IsThreadPoolThread));
+                await c.InvokeAsync("SendToCaller", "Where", 1).ConfigureAwait(false);
+                Assert.True(await Assert.Eventually(inHandler.Task, "handler"), "handler on a pool thread");
+                var items = c.StreamAsync<int>("Counter", 5, 0);
+                while (await items.MoveNextAsync().ConfigureAwait(false))
+                    Assert.True(Thread.CurrentThread.IsThreadPoolThread, "stream continuation on a pool thread");
+            }
+        }
+
+        [Test]
         public async Task ManyConcurrentInvocationsEachGetTheirResult(Variant v)
         {
             using (var c = await Connected(v))
@@ -98,7 +121,9 @@ namespace SignalR.Native.Tests
             using (var c = await Connected(v))
             {
                 var cts = new CancellationTokenSource();
-                var slow = c.InvokeAsync<int>("Delay", 30000, cts.Token);
+                // The hub runs one invocation of a connection at a time (as ASP.NET does), so keep
+                // the abandoned call short enough for the next one to follow it.
+                var slow = c.InvokeAsync<int>("Delay", 1500, cts.Token);
                 cts.Cancel();
                 await Assert.Throws<OperationCanceledException>(() => slow, "canceled invoke");
                 Assert.True(slow.IsCanceled, "task is canceled");
@@ -145,6 +170,12 @@ namespace SignalR.Native.Tests
                     cts.Cancel();
                     await Assert.Throws<OperationCanceledException>(async () => { while (await stream.MoveNextAsync()) { } }, "canceled stream");
                 }
+                // The token of GetAsyncEnumerator (what `await foreach` passes) cancels too.
+                var cts2 = new CancellationTokenSource();
+                var e2 = c.StreamAsync<int>("Counter", 100000, 20).GetAsyncEnumerator(cts2.Token);
+                Assert.True(await e2.MoveNextAsync(), "first item");
+                cts2.Cancel();
+                await Assert.Throws<OperationCanceledException>(async () => { while (await e2.MoveNextAsync()) { } }, "canceled enumerator");
                 Assert.Equal(3, await c.InvokeAsync<int>("Add", 1, 2), "still usable");
             }
         }

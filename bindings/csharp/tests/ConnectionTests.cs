@@ -80,7 +80,12 @@ namespace SignalR.Native.Tests
                 .WithUrl(TestHub.Shared.BaseUrl + "/auth-hub", o =>
                 {
                     o.Headers["X-Custom"] = "custom value";
-                    o.AccessTokenProvider = () => { Interlocked.Increment(ref tokenCalls); return Task.FromResult("alice"); };
+                    o.AccessTokenProvider = async () =>
+                    {
+                        Interlocked.Increment(ref tokenCalls);
+                        await Task.Yield();                  // completes later, on another thread
+                        return "alice";
+                    };
                     o.Transports = HttpTransportType.WebSockets;
                     o.HttpTimeout = TimeSpan.FromSeconds(30);
                 })
@@ -108,6 +113,32 @@ namespace SignalR.Native.Tests
             {
                 var e = await Assert.Throws<SignalRException>(() => c.StartAsync(), "provider threw");
                 Assert.True(e.Message.Contains("no token today"), "carries the provider's error: " + e.Message);
+            }
+        }
+
+        [Test]
+        public async Task TrustedCertificatesForTls()
+        {
+            string pem = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "csharp-hub-" + Guid.NewGuid().ToString("N") + ".pem");
+            var hub = new TestHub("--tls " + pem);
+            try
+            {
+                Assert.True(hub.BaseUrl.StartsWith("https://", StringComparison.Ordinal), "https hub: " + hub.BaseUrl);
+                using (var c = new HubConnectionBuilder().WithUrl(hub.Hub, o => o.TrustedCertificateFiles.Add(pem)).Build())
+                {
+                    await c.StartAsync();
+                    Assert.Equal(3, await c.InvokeAsync<int>("Add", 1, 2), "over TLS");
+                }
+                using (var c = new HubConnectionBuilder().WithUrl(hub.Hub).Build())
+                {
+                    await Assert.Throws<SignalRException>(() => c.StartAsync(), "self-signed certificate not trusted");
+                }
+                Assert.ThrowsSync<SignalRException>(() => new HubConnectionBuilder()
+                    .WithUrl(hub.Hub, o => o.TrustedCertificateFiles.Add(pem + ".missing")).Build(), "missing CA file");
+            }
+            finally
+            {
+                System.IO.File.Delete(pem);
             }
         }
 
@@ -176,7 +207,7 @@ namespace SignalR.Native.Tests
                 string logged = await Assert.Eventually(log.Seen, "the logged handler exception");
                 Assert.True(logged.Contains("Boom"), "names the method: " + logged);
                 Assert.Equal(HubConnectionState.Connected, c.State, "still connected");
-                Assert.True(log.Records.Any(r => r.Contains("signalr_native")), "native records reach the sink too: " + string.Join(" / ", log.Records.Take(5)));
+                Assert.True(log.Records.Any(r => !r.Contains(" SignalR.Native: ")), "native records reach the sink too: " + string.Join(" / ", log.Records.Take(5)));
 
                 // A handler with the wrong argument types is logged the same way.
                 c.On<int>("Wrong", i => { });
@@ -235,6 +266,28 @@ namespace SignalR.Native.Tests
                 Assert.True(newId != null && newId != firstId, "a new connection id");
                 Assert.Equal(newId, c.ConnectionId, "ConnectionId updated");
                 Assert.Equal(3, await c.InvokeAsync<int>("Add", 1, 2), "usable after reconnect");
+            }
+        }
+
+        [Test]
+        public async Task StatefulReconnectKeepsTheConnection()
+        {
+            using (var c = new HubConnectionBuilder().WithUrl(TestHub.Shared.Hub, HttpTransportType.WebSockets)
+                .WithStatefulReconnect(1 << 20).Build())
+            {
+                var reconnecting = 0;
+                c.Reconnecting += e => { Interlocked.Increment(ref reconnecting); return Task.CompletedTask; };
+                await c.StartAsync();
+                string id = c.ConnectionId;
+                Assert.Equal(2, (await c.InvokeAsync<RequestInfo>("GetRequestInfo")).HandshakeVersion, "handshake version");
+                await c.InvokeAsync("Record", 1);
+                await c.SendAsync("DropTransport");        // no completion comes for this one
+                await c.SendAsync("Record", 2);            // buffered, delivered after the re-connect
+                Assert.Equal(7, await c.InvokeAsync<int>("Add", 3, 4), "call across the drop");
+                Assert.Equal("[1,2]", (await c.InvokeRawAsync("GetRecorded", "[]")).Replace(" ", ""), "recorded across the drop");
+                Assert.Equal(id, c.ConnectionId, "same connection");
+                Assert.Equal(HubConnectionState.Connected, c.State, "connected");
+                Assert.Equal(0, Volatile.Read(ref reconnecting), "no Reconnecting event");
             }
         }
 
@@ -300,18 +353,28 @@ namespace SignalR.Native.Tests
             var c = v.Builder(TestHub.Shared.Hub).Build();
             await c.StartAsync();
             var disposed = new Signal<bool>();
-            c.On<int>("Quit", i => { c.Dispose(); disposed.Set(true); });
-            var pending = c.InvokeAsync<int>("Delay", 30000);
+            var issued = new Signal<bool>();
+            c.On<int>("Quit", i => { issued.Task.Wait(); c.Dispose(); disposed.Set(true); });
+            var stream = c.StreamAsync<int>("Counter", 100000, 50);
+            Assert.True(await stream.MoveNextAsync(), "stream running");
             await c.SendAsync("SendToCaller", "Quit", 1);
+            var pending = c.InvokeAsync<int>("Delay", 30000);   // queued behind SendToCaller on the hub
+            issued.Set(true);
             await Assert.Eventually(disposed.Task, "Dispose inside the handler");
             await Assert.Throws<OperationCanceledException>(() => pending, "pending invoke");
+            await Assert.Throws<OperationCanceledException>(async () => { while (await stream.MoveNextAsync()) { } }, "stream");
         }
 
         [Test]
         public async Task UndisposedConnectionsAreFinalized()
         {
             // A connection dropped without Dispose: its handle's finalizer frees the native side.
-            var weak = await StartAndForget();
+            // On a thread of its own, so no stale stack slot (Mono scans stacks conservatively)
+            // keeps the connection reachable.
+            WeakReference weak = null;
+            var t = new Thread(() => { weak = StartAndForget().GetAwaiter().GetResult(); });
+            t.Start();
+            t.Join();
             for (int i = 0; i < 10 && weak.IsAlive; i++)
             {
                 GC.Collect();
