@@ -27,6 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 HERE = ROOT / "benches" / "compare"
 VENV_PYTHON = ROOT / "target" / "bench-venv" / "bin" / "python"
+STARTED = time.monotonic()
 
 
 # --- clients ------------------------------------------------------------------------------------
@@ -279,7 +280,7 @@ def write_markdown(results: dict, clients: list[Client], out: Path) -> None:
         "",
         f"Measured {results['finished']} on the machine described in [machine.md](machine.md)"
         f" ({results['profile']} build, {'SMOKE RUN: tiny counts, figures meaningless' if results['smoke'] else 'full run'}).",
-        "Regenerate with `scripts/bench.sh` (about half an hour); the chart is [chart.png](chart.png), every figure is in "
+        f"Regenerate with `scripts/bench.sh` (this run took {results['minutes']} minutes); the chart is [chart.png](chart.png), every figure is in "
         "[results.json](results.json).",
         "",
         f"Every client talks to the same test hub (`target/{results['profile']}/test-hub`, a fresh one per measurement) over "
@@ -402,6 +403,36 @@ def write_machine(results: dict, out: Path) -> None:
     (out / "machine.md").write_text("\n".join(md))
 
 
+def write_outputs(results: dict, clients: list[Client], out: Path, complete: bool) -> None:
+    """Derives the figures and ratios from the runs so far and writes every output file."""
+    results["uptime_after"] = capture(["uptime"])
+    results["minutes"] = round((time.monotonic() - STARTED) / 60, 1)
+    results["finished"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()) + ("" if complete else " (run incomplete)")
+    results["machine"] = machine()
+    for c in clients:
+        entry = results["clients"][c.key]
+        entry["figures"], entry["missing"], entry["ratio_to_node"] = {}, {}, {}
+        for key, (mkey, field_name, _unit, _higher, _label) in FIGURES.items():
+            run = entry["runs"].get(mkey)
+            if run is None:
+                continue
+            if run["status"] == "ok" and field_name in run["figures"]:
+                entry["figures"][key] = run["figures"][field_name]
+            else:
+                entry["missing"][key] = "n/a" if run["status"] == "unsupported" else "failed"
+    node = results["clients"].get(REFERENCE, {}).get("figures", {})
+    for c in clients:
+        entry = results["clients"][c.key]
+        for key, value in entry["figures"].items():
+            if node.get(key):
+                entry["ratio_to_node"][key] = value / node[key]
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
+    write_markdown(results, clients, out)
+    write_machine(results, out)
+    write_chart(results, clients, out)
+
+
 # --- main ---------------------------------------------------------------------------------------
 
 
@@ -450,32 +481,9 @@ def main() -> int:
             results["clients"][c.key]["runs"][m.key] = run
             shown = json.dumps(run.get("figures")) if run["status"] == "ok" else f"{run['status']}: {run['reason'][:300]}"
             print(f"  {m.key:18} {c.key:12} {shown}", flush=True)
-    results["uptime_after"] = capture(["uptime"])
-    results["finished"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    results["machine"] = machine()
-
-    for c in clients:
-        entry = results["clients"][c.key]
-        for key, (mkey, field_name, _unit, _higher, _label) in FIGURES.items():
-            run = entry["runs"].get(mkey)
-            if run is None:
-                continue
-            if run["status"] == "ok" and field_name in run["figures"]:
-                entry["figures"][key] = run["figures"][field_name]
-            else:
-                entry["missing"][key] = "n/a" if run["status"] == "unsupported" else "failed"
-    node = results["clients"].get(REFERENCE, {}).get("figures", {})
-    for c in clients:
-        entry = results["clients"][c.key]
-        for key, value in entry["figures"].items():
-            if node.get(key):
-                entry["ratio_to_node"][key] = value / node[key]
-
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "results.json").write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
-    write_markdown(results, clients, args.out)
-    write_machine(results, args.out)
-    write_chart(results, clients, args.out)
+        if not args.smoke:  # what is measured so far survives an interrupted run
+            write_outputs(results, clients, args.out, complete=False)
+    write_outputs(results, clients, args.out, complete=True)
     print(f"wrote {args.out}/results.md, results.json, chart.png, machine.md; load after: {results['uptime_after']}")
 
     failed = [(c.key, k, r["reason"]) for c in clients for k, r in results["clients"][c.key]["runs"].items() if r["status"] == "failed"]
