@@ -403,12 +403,12 @@ def write_machine(results: dict, out: Path) -> None:
     (out / "machine.md").write_text("\n".join(md))
 
 
-def write_outputs(results: dict, clients: list[Client], out: Path, complete: bool) -> None:
+def write_outputs(results: dict, clients: list[Client], out: Path, complete: bool, chart: bool = True) -> None:
     """Derives the figures and ratios from the runs so far and writes every output file."""
     results["uptime_after"] = capture(["uptime"])
     results["minutes"] = round((time.monotonic() - STARTED) / 60, 1)
     results["finished"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()) + ("" if complete else " (run incomplete)")
-    results["machine"] = machine()
+    results.setdefault("machine", machine())
     for c in clients:
         entry = results["clients"][c.key]
         entry["figures"], entry["missing"], entry["ratio_to_node"] = {}, {}, {}
@@ -430,7 +430,8 @@ def write_outputs(results: dict, clients: list[Client], out: Path, complete: boo
     (out / "results.json").write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
     write_markdown(results, clients, out)
     write_machine(results, out)
-    write_chart(results, clients, out)
+    if chart:
+        write_chart(results, clients, out)
 
 
 # --- main ---------------------------------------------------------------------------------------
@@ -481,8 +482,8 @@ def main() -> int:
             results["clients"][c.key]["runs"][m.key] = run
             shown = json.dumps(run.get("figures")) if run["status"] == "ok" else f"{run['status']}: {run['reason'][:300]}"
             print(f"  {m.key:18} {c.key:12} {shown}", flush=True)
-        if not args.smoke:  # what is measured so far survives an interrupted run
-            write_outputs(results, clients, args.out, complete=False)
+            if not args.smoke:  # what is measured so far survives an interrupted run
+                write_outputs(results, clients, args.out, complete=False, chart=c is clients[-1])
     write_outputs(results, clients, args.out, complete=True)
     print(f"wrote {args.out}/results.md, results.json, chart.png, machine.md; load after: {results['uptime_after']}")
 
