@@ -14,3 +14,4 @@ fi
 "$root/scripts/install-c.sh"
 "$root/scripts/install-csharp.sh"
 "$root/scripts/install-python.sh"
+"$root/scripts/install-bench.sh"  # the benchmark smoke run (scripts/bench.sh --smoke): PyPI clients venv, signalrs-client build

@@ -101,9 +101,14 @@ impl Backlog {
 
     fn release(&self) {
         let mut state = self.lock();
+        // Only a release from a full backlog can free a waiter (it waits while full, checked under
+        // this lock). Notifying on every call cost a futex syscall per handler call.
+        let was_full = state.0 >= BACKLOG_LIMIT;
         state.0 = state.0.saturating_sub(1);
         drop(state);
-        self.room.notify_one();
+        if was_full {
+            self.room.notify_all();
+        }
     }
 
     fn close(&self) {
