@@ -26,4 +26,5 @@ echo "== official @microsoft/signalr client against the test hub (conformance)"
 echo "== C# wrapper (bindings/csharp) under Mono against the test hub"
 "$root/scripts/test-csharp.sh"
 
-echo "== side-by-side benchmark, smoke run (tiny counts; every client must run)"; "$root/scripts/bench.sh" --smoke
+echo "== side-by-side benchmark, smoke run (tiny counts; every client must run)"
+"$root/scripts/bench.sh" --smoke
