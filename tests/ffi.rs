@@ -1027,6 +1027,8 @@ fn the_access_token_provider_is_asked_before_negotiate_and_connect() {
 
 /// Records each question of the policy; retries at once twice, then stops.
 unsafe extern "C" fn policy_twice(ud: *mut c_void, count: u64, elapsed_ms: u64, reason: *const c_char, len: usize) -> i64 {
+    // The policy runs on the connection's callback thread (a thread that ends), not a runtime one.
+    assert_eq!(std::thread::current().name(), Some("signalr-callbacks"));
     let conn_slot = &*(ud as *const Mutex<Vec<(u64, u64, String)>>);
     conn_slot.lock().unwrap().push((count, elapsed_ms, borrowed(reason, len).unwrap()));
     if count < 2 {
@@ -1317,6 +1319,8 @@ unsafe extern "C" fn on_log(ud: *mut c_void, level: u32, target: *const c_char, 
     let target = borrowed(target, tl).unwrap();
     let message = borrowed(message, ml).unwrap();
     assert!(level <= signalr_log_level::Critical as u32);
+    // Records are delivered on the one library log thread (which ends when the callback is removed).
+    assert_eq!(std::thread::current().name(), Some("signalr-log"));
     // Inside the log callback blocking calls are refused too.
     assert_eq!(signalr_connection_stop_blocking(null_mut(), 0), signalr_result::WouldDeadlock);
     probe(ud).record(Ev::Call(target, message));
