@@ -1038,6 +1038,42 @@ unsafe extern "C" fn policy_twice(ud: *mut c_void, count: u64, elapsed_ms: u64, 
     }
 }
 
+unsafe extern "C" fn policy_retry_now(ud: *mut c_void, _: u64, _: u64, _: *const c_char, _: usize) -> i64 {
+    probe(ud).record(Ev::Call("policy".into(), String::new()));
+    0
+}
+
+unsafe extern "C" fn slow_call(_: *mut c_void, _: *const c_char, _: usize, _: *const c_char, _: usize) {
+    std::thread::sleep(Duration::from_millis(1500));
+}
+
+#[test]
+fn freeing_while_a_reconnect_policy_call_is_pending_does_not_hang() {
+    let hub = Hub::start();
+    let b = builder(&hub.url("/hub"));
+    let p = Probe::new();
+    unsafe { assert_eq!(signalr_builder_set_reconnect_policy(b, Some(policy_retry_now), p.ud(), Some(release_probe)), OK) };
+    let conn = build(b);
+    let mut id = 0;
+    unsafe {
+        assert_eq!(signalr_connection_on(conn, c("Slow").as_ptr(), Some(slow_call), null_mut(), None, &mut id), OK);
+        assert_eq!(signalr_connection_start_blocking(conn, 30_000), OK);
+        // The callback thread is busy in the handler; the connection is lost meanwhile, so the
+        // policy call is queued behind it when the connection is freed.
+        assert_eq!(signalr_connection_send_blocking(conn, c("SendToCaller").as_ptr(), c(r#"["Slow"]"#).as_ptr(), 30_000), OK);
+        let mut out = null_mut();
+        let _ = signalr_connection_invoke_blocking(conn, c("DropTransport").as_ptr(), c("[]").as_ptr(), 300, &mut out);
+        if !out.is_null() {
+            signalr_string_free(out);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        let began = std::time::Instant::now();
+        signalr_connection_free(conn);
+        assert!(began.elapsed() < Duration::from_secs(20), "free took {:?}", began.elapsed());
+    }
+    assert_eq!(p.released(), 1, "the policy's user data is released at free");
+}
+
 #[test]
 fn the_reconnect_policy_callback_decides_the_delays() {
     let hub = Hub::start();
