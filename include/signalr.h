@@ -20,11 +20,14 @@
  * Threads. Every function may be called from any thread, concurrently, and from inside library
  * callbacks; only a signalr_builder is single-owner. Each connection has its own callback thread:
  * its handlers, client-result handlers, state/closed/reconnecting/reconnected callbacks, stream
- * items, completions and access-token requests run there one at a time, never overlapping, in the
- * order the server sent what they report (a result received before an invocation is reported
- * before that handler runs; calls ended by a connection loss are reported before the closed or
- * reconnecting callbacks). The reconnect-policy callback runs on a library runtime thread and the
- * log callback on any library thread. Callbacks must return (no C++ exceptions, no longjmp).
+ * items, completions, access-token requests and reconnect-policy calls run there one at a time,
+ * never overlapping, in the order the server sent what they report (a result received before an
+ * invocation is reported before that handler runs; calls ended by a connection loss are reported
+ * before the closed or reconnecting callbacks); that thread ends when the connection is freed.
+ * The log callback runs on one library log thread, which ends when the callback is removed. No
+ * callback runs on the library's long-lived runtime threads (hosts such as Mono wait at exit for
+ * threads that ran managed code: remove the log callback before exiting). Callbacks must return
+ * (no C++ exceptions, no longjmp).
  * Blocking functions (_blocking) called from inside any library callback return
  * SIGNALR_RESULT_WOULD_DEADLOCK at once; asynchronous ones work everywhere.
  *
@@ -323,9 +326,10 @@ typedef void (*signalr_userdata_free)(void *userdata);
  * `previous_retry_count` is 0 before the first attempt; `elapsed_ms` the time since
  * reconnecting began; `retry_reason` (borrowed, NUL-terminated, valid until the callback
  * returns) why the connection was lost or why the last attempt failed.
- * Called on: a library thread, not the callback thread, possibly while other callbacks of the
- * connection run. It must return quickly and must not call `_blocking` functions (they return
- * `SIGNALR_RESULT_WOULD_DEADLOCK`). Must not unwind.
+ * Called on: the connection's callback thread, in turn with the connection's other callbacks
+ * (reconnecting waits for the answer; blocking there delays only this connection's callbacks;
+ * `_blocking` functions return `SIGNALR_RESULT_WOULD_DEADLOCK`). When the connection is freed
+ * before a pending call runs, the call is skipped and reconnecting stops. Must not unwind.
  */
 typedef int64_t (*signalr_reconnect_policy_callback)(void *userdata,
                                                      uint64_t previous_retry_count,
@@ -427,8 +431,12 @@ typedef void (*signalr_reconnected_callback)(void *userdata, const char *connect
  *
  * `target` (the library module, e.g. "signalr_native::connection") and `message` are borrowed
  * UTF-8, NUL-terminated, valid only until the callback returns.
- * Called on: any library thread, possibly concurrently; log records emitted from inside the
- * callback itself are dropped. Must not unwind (no C++ exceptions, no longjmp).
+ * Called on: the library's log thread, one record at a time, in the order they were emitted per
+ * thread; the thread starts when the callback is installed and ends when it is removed or
+ * replaced. When the callback falls behind, records are dropped (the next delivered record is
+ * preceded by a warning with the count). Log records emitted from inside the callback itself are
+ * dropped; `_blocking` functions return `SIGNALR_RESULT_WOULD_DEADLOCK` there. Must not unwind
+ * (no C++ exceptions, no longjmp).
  */
 typedef void (*signalr_log_callback)(void *userdata,
                                      uint32_t level,
@@ -892,8 +900,14 @@ signalr_result signalr_connection_on_reconnected(signalr_connection *c,
  * Sets (or, with a NULL `callback`, removes) the process-wide log callback and its level filter
  * (a `signalr_log_level` value: records below it are not produced).
  *
- * Ownership: `userdata` is released with `userdata_free` (may be NULL) once the callback is
- * replaced or removed and no call of it is running. Thread safety: any thread.
+ * Installing a callback starts the library's log thread, which calls it; replacing or removing
+ * it ends that thread after the records already queued were delivered. Outside the log callback
+ * this function waits for that (so after `signalr_log_set_callback(NULL, …)` returns, the
+ * previous callback is no longer called and its log thread has ended); from inside the log
+ * callback it returns at once and the thread ends after the callback returns.
+ *
+ * Ownership: `userdata` is released with `userdata_free` (may be NULL), on the log thread, once
+ * the callback is replaced or removed and no call of it is running. Thread safety: any thread.
  * Errors: `SIGNALR_RESULT_INVALID_ARGUMENT` for an unknown level; `SIGNALR_RESULT_INVALID_STATE`
  * when the host process already installed its own global `tracing` subscriber.
  */

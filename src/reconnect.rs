@@ -19,6 +19,16 @@ pub struct RetryContext {
 /// Decides the delay before the next reconnect attempt; `None` stops reconnecting.
 pub trait ReconnectPolicy: Send + Sync {
     fn next_retry_delay(&self, context: &RetryContext) -> Option<Duration>;
+
+    /// What the reconnect loop awaits: by default the answer of
+    /// [`next_retry_delay`](Self::next_retry_delay). A policy whose answer is computed elsewhere
+    /// (the C API runs its callback on the connection's callback thread) overrides it.
+    fn next_retry_delay_async<'a>(
+        &'a self,
+        context: &'a RetryContext,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<Duration>> + Send + 'a>> {
+        Box::pin(std::future::ready(self.next_retry_delay(context)))
+    }
 }
 
 /// The official clients' default delays: 0, 2, 10 and 30 seconds, then stop.

@@ -1027,6 +1027,8 @@ fn the_access_token_provider_is_asked_before_negotiate_and_connect() {
 
 /// Records each question of the policy; retries at once twice, then stops.
 unsafe extern "C" fn policy_twice(ud: *mut c_void, count: u64, elapsed_ms: u64, reason: *const c_char, len: usize) -> i64 {
+    // The policy runs on the connection's callback thread (a thread that ends), not a runtime one.
+    assert_eq!(std::thread::current().name(), Some("signalr-callbacks"));
     let conn_slot = &*(ud as *const Mutex<Vec<(u64, u64, String)>>);
     conn_slot.lock().unwrap().push((count, elapsed_ms, borrowed(reason, len).unwrap()));
     if count < 2 {
@@ -1034,6 +1036,42 @@ unsafe extern "C" fn policy_twice(ud: *mut c_void, count: u64, elapsed_ms: u64, 
     } else {
         -1
     }
+}
+
+unsafe extern "C" fn policy_retry_now(ud: *mut c_void, _: u64, _: u64, _: *const c_char, _: usize) -> i64 {
+    probe(ud).record(Ev::Call("policy".into(), String::new()));
+    0
+}
+
+unsafe extern "C" fn slow_call(_: *mut c_void, _: *const c_char, _: usize, _: *const c_char, _: usize) {
+    std::thread::sleep(Duration::from_millis(1500));
+}
+
+#[test]
+fn freeing_while_a_reconnect_policy_call_is_pending_does_not_hang() {
+    let hub = Hub::start();
+    let b = builder(&hub.url("/hub"));
+    let p = Probe::new();
+    unsafe { assert_eq!(signalr_builder_set_reconnect_policy(b, Some(policy_retry_now), p.ud(), Some(release_probe)), OK) };
+    let conn = build(b);
+    let mut id = 0;
+    unsafe {
+        assert_eq!(signalr_connection_on(conn, c("Slow").as_ptr(), Some(slow_call), null_mut(), None, &mut id), OK);
+        assert_eq!(signalr_connection_start_blocking(conn, 30_000), OK);
+        // The callback thread is busy in the handler; the connection is lost meanwhile, so the
+        // policy call is queued behind it when the connection is freed.
+        assert_eq!(signalr_connection_send_blocking(conn, c("SendToCaller").as_ptr(), c(r#"["Slow"]"#).as_ptr(), 30_000), OK);
+        let mut out = null_mut();
+        let _ = signalr_connection_invoke_blocking(conn, c("DropTransport").as_ptr(), c("[]").as_ptr(), 300, &mut out);
+        if !out.is_null() {
+            signalr_string_free(out);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        let began = std::time::Instant::now();
+        signalr_connection_free(conn);
+        assert!(began.elapsed() < Duration::from_secs(20), "free took {:?}", began.elapsed());
+    }
+    assert_eq!(p.released(), 1, "the policy's user data is released at free");
 }
 
 #[test]
@@ -1317,6 +1355,8 @@ unsafe extern "C" fn on_log(ud: *mut c_void, level: u32, target: *const c_char, 
     let target = borrowed(target, tl).unwrap();
     let message = borrowed(message, ml).unwrap();
     assert!(level <= signalr_log_level::Critical as u32);
+    // Records are delivered on the one library log thread (which ends when the callback is removed).
+    assert_eq!(std::thread::current().name(), Some("signalr-log"));
     // Inside the log callback blocking calls are refused too.
     assert_eq!(signalr_connection_stop_blocking(null_mut(), 0), signalr_result::WouldDeadlock);
     probe(ud).record(Ev::Call(target, message));

@@ -210,7 +210,7 @@ async fn reconnect(inner: &Arc<Inner>, lifecycle: &Lifecycle, lost: Option<Error
     let began = Instant::now();
     let mut reason = lost.clone().unwrap_or_else(|| Error::Transport("the server closed the connection".into()));
     let mut attempts: u64 = 0;
-    let mut delay = match next_delay(&*policy, attempts, began, &reason) {
+    let mut delay = match next_delay(&*policy, attempts, began, &reason).await {
         Some(d) => d,
         // no Reconnecting state, close with the original error.
         None => return Reconnect::Closed(lost),
@@ -263,7 +263,7 @@ async fn reconnect(inner: &Arc<Inner>, lifecycle: &Lifecycle, lost: Option<Error
                 tracing::info!("reconnect attempt {} failed: {e}", attempts + 1);
                 attempts += 1;
                 reason = e;
-                match next_delay(&*policy, attempts, began, &reason) {
+                match next_delay(&*policy, attempts, began, &reason).await {
                     Some(d) => delay = d,
                     None => {
                         return Reconnect::Closed(Some(Error::Canceled(format!(
@@ -278,7 +278,7 @@ async fn reconnect(inner: &Arc<Inner>, lifecycle: &Lifecycle, lost: Option<Error
     }
 }
 
-fn next_delay(
+async fn next_delay(
     policy: &dyn crate::reconnect::ReconnectPolicy,
     attempts: u64,
     began: Instant,
@@ -290,5 +290,9 @@ fn next_delay(
         retry_reason: reason.clone(),
     };
     // A panicking policy means "stop".
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| policy.next_retry_delay(&context))).unwrap_or(None)
+    let Ok(answer) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| policy.next_retry_delay_async(&context)))
+    else {
+        return None;
+    };
+    futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(answer)).await.unwrap_or(None)
 }

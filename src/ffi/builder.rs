@@ -347,6 +347,7 @@ pub unsafe extern "C" fn signalr_builder_build(b: *mut signalr_builder, out: *mu
         let builder = take_handle(b).ok_or_else(|| Failure::new(signalr_result::NullParameter, "`builder` is NULL"))?;
         let out = out_arg(out, "out")?;
         let Builder { mut core, token, reconnect } = *builder;
+        let mut bound_policy = None;
         let mut slots: Vec<Arc<dyn Slot>> = Vec::new();
         if let Some(token) = &token {
             core = core.access_token_provider(token.provider());
@@ -357,6 +358,7 @@ pub unsafe extern "C" fn signalr_builder_build(b: *mut signalr_builder, out: *mu
             Reconnect::Delays(delays) => core = core.reconnect_delays(delays),
             Reconnect::Callback(policy) => {
                 core = core.reconnect_policy(policy.policy());
+                bound_policy = Some(policy.clone());
                 slots.push(policy);
             }
         }
@@ -364,6 +366,9 @@ pub unsafe extern "C" fn signalr_builder_build(b: *mut signalr_builder, out: *mu
         let conn = Connection::new(hub, slots)?;
         if let Some(token) = token {
             token.bind(&conn);
+        }
+        if let Some(policy) = bound_policy {
+            policy.bind(&conn);
         }
         *out = to_handle(conn);
         Ok(())

@@ -2,12 +2,17 @@
 //!
 //! The library logs through `tracing`; on the first `signalr_log_set_callback` a subscriber is
 //! installed as the process's global default that forwards events at or above the chosen level.
+//! Records are queued (bounded; when full they are dropped and counted) to one library log thread
+//! that calls the callback: runtime threads never run C code nor wait for it, and the log thread
+//! ends when the callback is removed (hosts such as Mono wait at exit for threads that ran
+//! managed code).
 
 use std::cell::Cell;
 use std::ffi::{c_char, c_void};
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Once, RwLock};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Once, RwLock};
+use std::thread::JoinHandle;
 
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Metadata, Subscriber};
@@ -52,8 +57,12 @@ impl signalr_log_level {
 ///
 /// `target` (the library module, e.g. "signalr_native::connection") and `message` are borrowed
 /// UTF-8, NUL-terminated, valid only until the callback returns.
-/// Called on: any library thread, possibly concurrently; log records emitted from inside the
-/// callback itself are dropped. Must not unwind (no C++ exceptions, no longjmp).
+/// Called on: the library's log thread, one record at a time, in the order they were emitted per
+/// thread; the thread starts when the callback is installed and ends when it is removed or
+/// replaced. When the callback falls behind, records are dropped (the next delivered record is
+/// preceded by a warning with the count). Log records emitted from inside the callback itself are
+/// dropped; `_blocking` functions return `SIGNALR_RESULT_WOULD_DEADLOCK` there. Must not unwind
+/// (no C++ exceptions, no longjmp).
 pub type signalr_log_callback = Option<
     unsafe extern "C" fn(
         userdata: *mut c_void,
@@ -70,12 +79,79 @@ struct Sink {
     userdata: UserData,
 }
 
-static SINK: RwLock<Option<Arc<Sink>>> = RwLock::new(None);
+/// One log record, owned, on its way to the log thread.
+struct Record {
+    level: u32,
+    target: String,
+    message: String,
+}
+
+/// Records queued and not yet delivered, above which new records are dropped.
+const QUEUE_LIMIT: usize = 4096;
+
+/// The queue to the log thread of the installed callback.
+struct Queue {
+    records: mpsc::SyncSender<Record>,
+    /// Records dropped since the last delivered one (queue full).
+    dropped: Arc<AtomicU64>,
+}
+
+/// The installed callback's queue; dropping the last clone ends its log thread (after it drained).
+static SINK: RwLock<Option<Arc<Queue>>> = RwLock::new(None);
 static MIN_LEVEL: AtomicU32 = AtomicU32::new(signalr_log_level::None as u32);
 static INSTALL: Once = Once::new();
+/// The log thread of the installed callback.
+static THREAD: std::sync::Mutex<Option<JoinHandle<()>>> = std::sync::Mutex::new(None);
+/// Serialises `signalr_log_set_callback` calls.
+static SET: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 thread_local! {
-    static IN_CALLBACK: Cell<bool> = const { Cell::new(false) };
+    /// Set on log threads: records emitted there (from inside the callback) are dropped.
+    static ON_LOG_THREAD: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Starts the log thread that calls `sink` for each queued record; it ends (releasing the user
+/// data) once every sender is dropped and the queue is drained.
+fn start(sink: Sink) -> std::io::Result<(Arc<Queue>, JoinHandle<()>)> {
+    let (records, rx) = mpsc::sync_channel::<Record>(QUEUE_LIMIT);
+    let dropped = Arc::new(AtomicU64::new(0));
+    let count = dropped.clone();
+    let thread = std::thread::Builder::new().name("signalr-log".into()).spawn(move || {
+        ON_LOG_THREAD.with(|flag| flag.set(true));
+        // Everything here is "inside a callback": `_blocking` calls return WOULD_DEADLOCK.
+        let _scope = super::dispatcher::CallbackScope::enter();
+        let deliver = |level: u32, target: &str, message: &str| {
+            let (target, message) = (c_owned(target), c_owned(message));
+            let call = || unsafe {
+                (sink.callback)(
+                    sink.userdata.ptr(),
+                    level,
+                    target.as_ptr().cast(),
+                    target.len() - 1,
+                    message.as_ptr().cast(),
+                    message.len() - 1,
+                )
+            };
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(call));
+        };
+        while let Ok(record) = rx.recv() {
+            let lost = count.swap(0, Ordering::Relaxed);
+            if lost > 0 {
+                let text = format!("{lost} log records were dropped: the log callback fell behind");
+                deliver(signalr_log_level::Warning as u32, module_path!(), &text);
+            }
+            deliver(record.level, &record.target, &record.message);
+        }
+        drop(sink);
+    })?;
+    Ok((Arc::new(Queue { records, dropped }), thread))
+}
+
+fn c_owned(text: &str) -> String {
+    let mut owned = String::with_capacity(text.len() + 1);
+    owned.push_str(text);
+    owned.push('\0');
+    owned
 }
 
 fn enabled(level: &Level) -> bool {
@@ -95,32 +171,24 @@ impl<S: Subscriber> Layer<S> for Forward {
     }
 
     fn on_event(&self, event: &Event<'_>, _: Context<'_, S>) {
-        let sink = match SINK.read().map(|s| s.clone()) {
-            Ok(Some(sink)) => sink,
-            _ => return,
-        };
-        if IN_CALLBACK.with(|flag| flag.replace(true)) {
+        if ON_LOG_THREAD.with(|flag| flag.get()) {
             return;
         }
+        let queue = match SINK.read().map(|s| s.clone()) {
+            Ok(Some(queue)) => queue,
+            _ => return,
+        };
         let mut text = MessageText(String::new());
         event.record(&mut text);
-        let mut message = text.0;
-        message.push('\0');
-        let mut target = event.metadata().target().to_owned();
-        target.push('\0');
-        let level = signalr_log_level::of(event.metadata().level()) as u32;
-        let _scope = super::dispatcher::CallbackScope::enter();
-        unsafe {
-            (sink.callback)(
-                sink.userdata.ptr(),
-                level,
-                target.as_ptr().cast(),
-                target.len() - 1,
-                message.as_ptr().cast(),
-                message.len() - 1,
-            )
+        let record = Record {
+            level: signalr_log_level::of(event.metadata().level()) as u32,
+            target: event.metadata().target().to_owned(),
+            message: text.0,
         };
-        IN_CALLBACK.with(|flag| flag.set(false));
+        // Never wait for the callback: a full queue drops the record.
+        if let Err(mpsc::TrySendError::Full(_)) = queue.records.try_send(record) {
+            queue.dropped.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -168,8 +236,14 @@ fn set_level(level: signalr_log_level) {
 /// Sets (or, with a NULL `callback`, removes) the process-wide log callback and its level filter
 /// (a `signalr_log_level` value: records below it are not produced).
 ///
-/// Ownership: `userdata` is released with `userdata_free` (may be NULL) once the callback is
-/// replaced or removed and no call of it is running. Thread safety: any thread.
+/// Installing a callback starts the library's log thread, which calls it; replacing or removing
+/// it ends that thread after the records already queued were delivered. Outside the log callback
+/// this function waits for that (so after `signalr_log_set_callback(NULL, …)` returns, the
+/// previous callback is no longer called and its log thread has ended); from inside the log
+/// callback it returns at once and the thread ends after the callback returns.
+///
+/// Ownership: `userdata` is released with `userdata_free` (may be NULL), on the log thread, once
+/// the callback is replaced or removed and no call of it is running. Thread safety: any thread.
 /// Errors: `SIGNALR_RESULT_INVALID_ARGUMENT` for an unknown level; `SIGNALR_RESULT_INVALID_STATE`
 /// when the host process already installed its own global `tracing` subscriber.
 #[no_mangle]
@@ -182,16 +256,28 @@ pub extern "C" fn signalr_log_set_callback(
     ffi_call!({
         let userdata = UserData::new(userdata, userdata_free);
         let level = enum_arg(min_level, "min_level", signalr_log_level::from_u32)?;
-        let sink = match callback {
+        let (queue, thread) = match callback {
             Some(callback) => {
                 install_subscriber()?;
-                Some(Arc::new(Sink { callback, userdata }))
+                let (queue, thread) = start(Sink { callback, userdata })
+                    .map_err(|e| Failure::new(signalr_result::Internal, format!("cannot start the log thread: {e}")))?;
+                (Some(queue), Some(thread))
             }
-            None => None,
+            None => (None, None),
         };
-        let previous = std::mem::replace(&mut *SINK.write().unwrap_or_else(|e| e.into_inner()), sink);
+        let guard = SET.lock().unwrap_or_else(|e| e.into_inner());
+        let previous = std::mem::replace(&mut *SINK.write().unwrap_or_else(|e| e.into_inner()), queue);
+        let previous_thread = std::mem::replace(&mut *THREAD.lock().unwrap_or_else(|e| e.into_inner()), thread);
         set_level(level);
-        drop(previous); // released when the last running call of it returns
+        drop(guard);
+        // The previous log thread ends once it drained its queue and the emitters that still hold
+        // its queue (for a moment) let go; wait for it, unless this is that thread.
+        drop(previous);
+        if let Some(previous_thread) = previous_thread {
+            if previous_thread.thread().id() != std::thread::current().id() {
+                let _ = previous_thread.join();
+            }
+        }
         Ok(())
     })
 }

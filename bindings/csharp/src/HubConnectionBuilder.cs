@@ -44,7 +44,7 @@ namespace SignalR.Native
     }
 
     /// <summary>Decides the delays of automatic reconnect (as Microsoft's IRetryPolicy). Called
-    /// on a library thread; keep it quick.</summary>
+    /// on the connection's callback thread, in turn with its other callbacks; keep it quick.</summary>
     public interface IRetryPolicy
     {
         /// <summary>The delay before the next attempt, or null to stop reconnecting.</summary>

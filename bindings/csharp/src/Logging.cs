@@ -54,7 +54,26 @@ namespace SignalR.Native
         private static Logger[] subscribers = new Logger[0];
         private static bool installed;
 
+        private static bool exiting;
+
         private static readonly NativeMethods.LogCallback Callback = OnLog;
+
+        // The library's log thread runs managed code (attaching it to Mono), and Mono waits at
+        // exit for attached threads: remove the callback at exit, which ends that thread.
+        static NativeLog()
+        {
+            AppDomain.CurrentDomain.ProcessExit += (sender, e) => RemoveAtExit();
+        }
+
+        private static void RemoveAtExit()
+        {
+            lock (Gate)
+            {
+                exiting = true;
+                if (installed) NativeMethods.signalr_log_set_callback(null, IntPtr.Zero, null, (uint)LogLevel.None);
+                installed = false;
+            }
+        }
 
         internal static void Subscribe(Logger logger)
         {
@@ -85,14 +104,14 @@ namespace SignalR.Native
         }
 
         // Under Gate: the callback is installed while there are subscribers, with the native
-        // filter at the lowest level any of them wants, and removed with the last one — so no
-        // library thread enters managed code for logging once every connection is gone (a
-        // thread attached to Mono during its shutdown makes the process hang at exit).
+        // filter at the lowest level any of them wants, and removed with the last one (and at
+        // process exit) — removing it ends the library's log thread, the only thread that
+        // enters managed code for logging (Mono waits at exit for attached threads).
         private static void Apply()
         {
             uint min = (uint)LogLevel.None;
             foreach (var s in subscribers) min = Math.Min(min, (uint)s.MinLevel);
-            if (min == (uint)LogLevel.None)
+            if (min == (uint)LogLevel.None || exiting)
             {
                 if (installed) SignalRException.Check(NativeMethods.signalr_log_set_callback(null, IntPtr.Zero, null, min));
                 installed = false;

@@ -42,16 +42,8 @@ namespace SignalR.Native.Tests
             if (failures.Count > 0) Console.WriteLine("failed: " + string.Join(", ", failures));
             Console.WriteLine(passed + " passed, " + failed + " failed");
             Console.Out.Flush();
-            // _exit rather than returning: after the tests that install the log hook or an
-            // IRetryPolicy (callbacks on the library's runtime threads), Mono 6.8's shutdown
-            // waits forever, Environment.Exit included (known issue, /work/notes/csharp.md).
-            int code = failed == 0 && passed > 0 ? 0 : 1;
-            Exit(code);
-            return code;
+            return failed == 0 && passed > 0 ? 0 : 1;
         }
-
-        [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "_exit")]
-        private static extern void Exit(int status);
 
         private static string Run(Func<Task> body)
         {

@@ -7,6 +7,7 @@ import asyncio
 import gc
 import logging
 import threading
+import time
 
 import pytest
 
@@ -206,10 +207,15 @@ def test_logging_bridge(builder, caplog):
             c.start()
             c.invoke("SendToCaller", "NobodyListens")  # the library warns about it
             c.invoke("Echo", 1)
-    ours = [r for r in caplog.records if r.name.startswith("signalr_native.")]
-    assert any("NobodyListens" in r.getMessage() and r.levelno == logging.WARNING for r in ours), [
-        (r.name, r.getMessage()) for r in ours
-    ]
+        # Records reach the callback asynchronously, through the library's log thread.
+        deadline = time.monotonic() + 10
+        while True:
+            ours = [r for r in caplog.records if r.name.startswith("signalr_native.")]
+            found = any("NobodyListens" in r.getMessage() and r.levelno == logging.WARNING for r in ours)
+            if found or time.monotonic() > deadline:
+                break
+            time.sleep(0.01)
+    assert found, [(r.name, r.getMessage()) for r in ours]
     HubConnectionBuilder().configure_logging(None)  # off again
 
 
