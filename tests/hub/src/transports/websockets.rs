@@ -80,7 +80,11 @@ async fn run(app: Arc<App>, conn: Arc<Connection>, claim: Claim, socket: WebSock
 }
 
 /// Hands every data frame to the session; true when the client closed with a close frame.
+/// Once the session takes no more data (it ended, e.g. after a hub method sent a Close), frames
+/// are read and dropped: ending here would cut the socket before the writer has sent what the
+/// session queued last (its Close message) and the close frame.
 async fn read_loop(conn: Arc<Connection>, mut stream: SplitStream<WebSocket>) -> bool {
+    let mut session_open = true;
     loop {
         conn.stall.wait().await;
         let data = match stream.next().await {
@@ -94,8 +98,8 @@ async fn read_loop(conn: Arc<Connection>, mut stream: SplitStream<WebSocket>) ->
             }
             None => return false,
         };
-        if !conn.deliver(Inbound::Data(data)).await {
-            return false;
+        if session_open && !conn.deliver(Inbound::Data(data)).await {
+            session_open = false;
         }
     }
 }
