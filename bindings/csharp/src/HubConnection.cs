@@ -304,7 +304,9 @@ namespace SignalR.Native
         public IDisposable OnRaw(string methodName, Action<string> handler)
         {
             if (handler == null) throw new ArgumentNullException(nameof(handler));
-            return OnRaw(methodName, args => { handler(args); return null; });
+            // The cast picks the plain overload: a lambda returning null would bind to the
+            // client-result one (Task<string> converts to Task), which allows one per method.
+            return OnRaw(methodName, (Func<string, Task>)(args => { handler(args); return null; }));
         }
 
         /// <summary>Registers a handler for arguments of the given types (Microsoft's On core).</summary>

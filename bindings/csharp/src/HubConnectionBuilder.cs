@@ -30,7 +30,9 @@ namespace SignalR.Native
         /// <summary>Extra headers sent with every HTTP request.</summary>
         public IDictionary<string, string> Headers { get; } = new Dictionary<string, string>();
 
-        /// <summary>Called before every negotiate and connect; null or "" = no token.</summary>
+        /// <summary>Called before every negotiate and connect; null or "" = no token. Its
+        /// synchronous part (up to its first await) runs on the connection's callback thread:
+        /// keep it quick.</summary>
         public Func<Task<string>> AccessTokenProvider { get; set; }
 
         /// <summary>Connect straight over WebSockets without the negotiate request.</summary>

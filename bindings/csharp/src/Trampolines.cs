@@ -27,8 +27,9 @@ namespace SignalR.Native
 
     /// <summary>The static entry points the native library calls. Each gets the per-registration
     /// state back from its userdata (a GCHandle made by <see cref="Pin"/>), copies the borrowed
-    /// strings and hands off; none runs user code except log sinks and retry policies (which the
-    /// C API calls synchronously). The delegates live in static readonly fields, so they are never
+    /// strings and hands off; none runs user code except log sinks, retry policies and the
+    /// synchronous part of an access-token provider (until its first await), which the C API
+    /// calls synchronously. The delegates live in static readonly fields, so they are never
     /// collected while native code holds their function pointers.</summary>
     internal static class Trampolines
     {

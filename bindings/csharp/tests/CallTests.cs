@@ -246,6 +246,16 @@ namespace SignalR.Native.Tests
                 c.OnRaw("RAW", args => raw.Set(args));    // names match case-insensitively
                 await c.InvokeAsync("SendToCaller", "raw", 1, "two");
                 Assert.Equal("[1,\"two\"]", (await Assert.Eventually(raw.Task, "raw")).Replace(" ", ""), "raw arguments");
+
+                // Plain raw handlers (Action<string>) are not client-result handlers: a method
+                // may have several, and each gets every call.
+                var first = new Signal<string>();
+                var second = new Signal<string>();
+                c.OnRaw("Twin", (Action<string>)(args => first.Set(args)));
+                c.OnRaw("Twin", (Action<string>)(args => second.Set(args)));
+                await c.InvokeAsync("SendToCaller", "Twin", 7);
+                Assert.Equal("[7]", await Assert.Eventually(first.Task, "first Twin handler"), "first handler");
+                Assert.Equal("[7]", await Assert.Eventually(second.Task, "second Twin handler"), "second handler");
             }
         }
 
