@@ -12,6 +12,7 @@ fn main() {
     println!("cargo:rerun-if-changed=src/ffi");
     println!("cargo:rerun-if-changed=cbindgen.toml");
     println!("cargo:rerun-if-changed=build/c_package.rs");
+    println!("cargo:rerun-if-env-changed=CI");
     c_package::write(&root);
 
     let version = std::env::var("CARGO_PKG_VERSION").expect("cargo sets CARGO_PKG_VERSION");
@@ -27,6 +28,8 @@ fn main() {
     // constants, transport types) out of the header.
     let bindings = match cbindgen::Builder::new().with_src(root.join("src/ffi/mod.rs")).with_config(config).generate() {
         Ok(b) => b,
+        // In CI a stale header must not pass the freshness check (scripts/test-c.sh): fail here.
+        Err(e) if std::env::var_os("CI").is_some() => panic!("cbindgen could not generate include/signalr.h: {e}"),
         Err(e) => {
             // A Rust compile error makes cbindgen fail too; let rustc report it instead.
             println!("cargo:warning=signalr.h not regenerated: {e}");
