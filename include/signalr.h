@@ -262,7 +262,9 @@ typedef struct signalr_builder signalr_builder;
  * Thread safety: every function may be called from any thread, concurrently, and from inside
  * the connection's own callbacks. Callbacks of one connection run on the connection's own
  * callback thread, never overlap, and arrive in the order the server sent what they report.
- * Ownership: freed exactly once with `signalr_connection_free`.
+ * Ownership: freed exactly once with `signalr_connection_free`; as with `free()`, no other call
+ * on the same handle may overlap or follow that call (the program orders them, e.g. with a lock
+ * or by joining its other threads first).
  */
 typedef struct signalr_connection signalr_connection;
 

@@ -23,7 +23,9 @@ use crate::{ConnectionState, HubConnection};
 /// Thread safety: every function may be called from any thread, concurrently, and from inside
 /// the connection's own callbacks. Callbacks of one connection run on the connection's own
 /// callback thread, never overlap, and arrive in the order the server sent what they report.
-/// Ownership: freed exactly once with `signalr_connection_free`.
+/// Ownership: freed exactly once with `signalr_connection_free`; as with `free()`, no other call
+/// on the same handle may overlap or follow that call (the program orders them, e.g. with a lock
+/// or by joining its other threads first).
 pub struct signalr_connection {
     _private: [u8; 0],
 }

@@ -37,6 +37,12 @@
     X(stop_with_pending_calls_and_from_inside) \
     X(free_races_with_completions) \
     X(server_gone_while_writing) \
+    X(free_from_another_thread_while_calls_are_issued) \
+    X(free_while_start_in_progress) \
+    X(start_blocking_timeout_ends_disconnected) \
+    X(send_and_stop_blocking_timeouts) \
+    X(free_inside_lifecycle_callbacks) \
+    X(log_callback_reentrancy_and_release) \
 
 #define DECLARE_TEST(name) void name(void);
 ALL_TESTS(DECLARE_TEST)
