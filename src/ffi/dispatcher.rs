@@ -191,6 +191,10 @@ pub(crate) struct Queue {
 }
 
 impl Queue {
+    pub fn new(rx: mpsc::Receiver<Job>) -> Queue {
+        Queue { rx, ahead: None, taken: 0 }
+    }
+
     fn recv(&mut self) -> Option<Job> {
         let job = match self.ahead.take() {
             Some(job) => job,
@@ -225,7 +229,7 @@ fn run(conn: Arc<Connection>, rx: mpsc::Receiver<Job>) {
     // Everything on this thread is "inside a callback", user data releases included: so
     // `signalr_connection_free` called here never waits for this very thread.
     let _scope = CallbackScope::enter();
-    let mut queue = Queue { rx, ahead: None, taken: 0 };
+    let mut queue = Queue::new(rx);
     while let Some(job) = queue.recv() {
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match job {
             Job::Callback(task) => {
@@ -273,7 +277,7 @@ mod tests {
     #[test]
     fn the_queue_hands_out_only_queued_calls_that_belong_and_keeps_the_rest_in_order() {
         let (tx, rx) = mpsc::channel();
-        let mut queue = Queue { rx, ahead: None, taken: 0 };
+        let mut queue = Queue::new(rx);
         for job in [call(1), call(1), call(2), Job::Teardown, call(1)] {
             tx.send(job).unwrap();
         }

@@ -406,3 +406,48 @@ pub unsafe extern "C" fn signalr_connection_remove_handler(c: *mut signalr_conne
         Ok(())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+
+    use super::*;
+    use crate::ffi::dispatcher::Job;
+
+    fn call(reg: u64, json: &str) -> Call {
+        Call { reg, args: Payload { format: Format::Json, bytes: json.to_owned().into() }, responder: None }
+    }
+
+    #[test]
+    fn a_batch_takes_the_queued_calls_of_its_registration_up_to_the_cap() {
+        let (tx, rx) = mpsc::channel();
+        let mut queue = Queue::new(rx);
+        for i in 1..BATCH_MAX_CALLS + 10 {
+            tx.send(Job::Call(call(7, &format!("[{i}]")))).unwrap();
+        }
+        let (json, count) = batch_json(call(7, "[0]"), &mut queue);
+        assert_eq!(count, BATCH_MAX_CALLS);
+        let text = std::str::from_utf8(&json[..json.len() - 1]).unwrap();
+        assert_eq!(json.last(), Some(&0), "NUL-terminated");
+        let calls: Vec<(usize,)> = serde_json::from_str(text).unwrap();
+        assert!(calls.iter().enumerate().all(|(i, c)| c.0 == i));
+        // The rest waits for the next batch, which ends at another registration's call.
+        tx.send(Job::Call(call(8, "[]"))).unwrap();
+        let Some(next) = queue.next_call_if(|_| true) else { panic!("the rest is queued") };
+        let (json, count) = batch_json(next, &mut queue);
+        assert_eq!((count, &json[..]), (10, &b"[[1024],[1025],[1026],[1027],[1028],[1029],[1030],[1031],[1032],[1033]]\0"[..]));
+        assert_eq!(queue.next_call_if(|c| c.reg == 8).map(|c| c.reg), Some(8));
+    }
+
+    #[test]
+    fn a_call_whose_arguments_cannot_be_json_is_left_out_of_its_batch() {
+        let (tx, rx) = mpsc::channel();
+        let mut queue = Queue::new(rx);
+        tx.send(Job::Call(call(1, "[\"a\u{1e}\"]"))).unwrap(); // a raw record separator
+        tx.send(Job::Call(call(1, "[2]"))).unwrap();
+        let msgpack = Payload::from_value(&("m", 3), Format::MessagePack).unwrap();
+        tx.send(Job::Call(Call { reg: 1, args: msgpack, responder: None })).unwrap();
+        let (json, count) = batch_json(call(1, "[1]"), &mut queue);
+        assert_eq!((count, &json[..]), (3, &b"[[1],[2],[\"m\",3]]\0"[..]));
+    }
+}
