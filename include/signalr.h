@@ -372,6 +372,25 @@ typedef void (*signalr_handler_callback)(void *userdata,
                                          size_t args_len);
 
 /**
+ * Receives calls of a client method in a batch: `calls_json` is the text of a JSON array of
+ * `count` argument arrays (`[[1,"a"],[2,"b"]]`), one per call, in the order the server sent
+ * them; `method` as registered. Both borrowed, NUL-terminated, valid until the callback returns.
+ *
+ * A batch holds the calls of this handler that were already queued, one after the other, when
+ * its first call was due: the library never waits for more, so a lone call comes at once as a
+ * batch of one. Any other callback of the connection due in between ends the batch, so
+ * callbacks keep the server's order. At most 1024 calls or about 1 MiB of JSON per batch.
+ *
+ * Called on: as `signalr_handler_callback`.
+ */
+typedef void (*signalr_batch_handler_callback)(void *userdata,
+                                               const char *method,
+                                               size_t method_len,
+                                               const char *calls_json,
+                                               size_t calls_len,
+                                               size_t count);
+
+/**
  * Receives a call of a client method that expects a result. `responder` belongs to the callee
  * from now on: answer it exactly once with `signalr_responder_complete` or
  * `signalr_responder_complete_with_error` (at once or later, from any thread), or free it.
@@ -727,9 +746,31 @@ signalr_result signalr_connection_on(signalr_connection *c,
                                      uint64_t *out_handler_id);
 
 /**
+ * Registers a handler that receives the calls of the client method `method` (case-insensitive)
+ * in batches (see `signalr_batch_handler_callback`): one callback for many calls where a
+ * `signalr_connection_on` handler would take one each. For receiving many calls fast.
+ *
+ * It receives the calls that expect no result (the server's `SendAsync`, without invocation
+ * id); those then no longer go to the method's client-result handler (`_on_invocation`), which
+ * keeps answering the calls that expect one. The method's `signalr_connection_on` handlers
+ * get each call before its batch handlers, and batch handlers in registration order: with
+ * another handler on the same method, batches hold one call each (register one per method).
+ *
+ * Ownership, errors: as `signalr_connection_on`.
+ */
+signalr_result signalr_connection_on_batch(signalr_connection *c,
+                                           const char *method,
+                                           signalr_batch_handler_callback callback,
+                                           void *userdata,
+                                           signalr_userdata_free userdata_free,
+                                           uint64_t *out_handler_id);
+
+/**
  * Registers the handler that answers the server's calls of `method` expecting a result (client
  * results). One per method: a second one fails with `INVALID_STATE`. A call that arrives with
- * no such handler is answered with the error "Client didn't provide a result.".
+ * no such handler is answered with the error "Client didn't provide a result.". It is also
+ * called for the calls that expect no result, unless the method has a batch handler
+ * (`signalr_connection_on_batch`), which then takes those.
  *
  * Ownership, errors: as `signalr_connection_on`; plus `INVALID_STATE`.
  */
@@ -749,8 +790,8 @@ signalr_result signalr_connection_on_invocation(signalr_connection *c,
 signalr_result signalr_connection_off(signalr_connection *c, const char *method);
 
 /**
- * Removes one handler by the id `signalr_connection_on` or `_on_invocation` gave. Not an error
- * when it is already gone.
+ * Removes one handler by the id `signalr_connection_on`, `_on_batch` or `_on_invocation` gave.
+ * Not an error when it is already gone.
  *
  * Errors: `NULL_PARAMETER`.
  */

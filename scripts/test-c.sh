@@ -27,7 +27,7 @@ warn=(-Wall -Wextra -Werror -Wpedantic)
 cflags=(-std=c11 "${warn[@]}" -g -O1 -pthread -I"$root/include")
 static_libs=(-lgcc_s -lutil -lrt -lpthread -lm -ldl)
 suite=(tests/c/main.c tests/c/harness.c tests/c/test_api.c tests/c/test_connection.c
-       tests/c/test_options.c tests/c/test_lifetime.c)
+       tests/c/test_options.c tests/c/test_lifetime.c tests/c/test_batch.c)
 failed=()
 
 echo "== C API: committed include/signalr.h equals the one the build generated"

@@ -47,6 +47,7 @@ enum Ev {
     Done(signalr_result, Option<String>, Option<String>),
     Item(String),
     Call(String, String),
+    Batch(String, String, usize),
     State(u32, u32),
     Closed(signalr_result, Option<String>),
     Reconnecting(signalr_result, Option<String>),
@@ -118,6 +119,10 @@ unsafe extern "C" fn on_item(ud: *mut c_void, j: *const c_char, jl: usize) {
 
 unsafe extern "C" fn on_call(ud: *mut c_void, m: *const c_char, ml: usize, a: *const c_char, al: usize) {
     probe(ud).record(Ev::Call(borrowed(m, ml).unwrap(), borrowed(a, al).unwrap()));
+}
+
+unsafe extern "C" fn on_batch(ud: *mut c_void, m: *const c_char, ml: usize, j: *const c_char, jl: usize, count: usize) {
+    probe(ud).record(Ev::Batch(borrowed(m, ml).unwrap(), borrowed(j, jl).unwrap(), count));
 }
 
 unsafe extern "C" fn on_state(ud: *mut c_void, old: u32, new: u32) {
@@ -572,6 +577,44 @@ fn handlers_receive_calls_in_order_and_can_be_removed() {
             signalr_connection_free(conn);
         }
         assert_eq!(z.released(), 6);
+    }
+}
+
+#[test]
+fn batch_handlers_receive_every_call_once_in_order_in_bounded_batches() {
+    let hub = Hub::start();
+    for protocol in PROTOCOLS {
+        let conn = connect(&hub, protocol);
+        let p = Probe::new();
+        let mut id = 0;
+        let rc = unsafe { signalr_connection_on_batch(conn, c("Flood").as_ptr(), Some(on_batch), p.ud(), Some(release_probe), &mut id) };
+        assert_eq!(rc, OK, "{}", last_error());
+        assert_ne!(id, 0);
+        assert_eq!(invoke_blocking(conn, "Flood", "[5000, 8]").unwrap(), "5000");
+        let mut next = 0;
+        while next < 5000 {
+            let Ev::Batch(method, json, count) = p.next() else { panic!("not a batch") };
+            assert_eq!(method, "Flood");
+            let calls: Vec<(u64, String)> = serde_json::from_str(&json).unwrap();
+            assert_eq!(calls.len(), count);
+            assert!((1..=1024).contains(&count), "{count} calls in a batch");
+            for (i, payload) in calls {
+                assert_eq!((i, payload.as_str()), (next, "xxxxxxxx"));
+                next += 1;
+            }
+        }
+        // With a plain handler on the same method, each call queues a job for both: a batch then
+        // ends at the plain handler's job and holds one call.
+        let q = Probe::new();
+        on(conn, "flood", &q);
+        assert_eq!(invoke_blocking(conn, "Flood", "[3, 1]").unwrap(), "3");
+        for i in 0..3 {
+            assert_eq!(q.next(), Ev::Call("flood".into(), format!(r#"[{i},"x"]"#)));
+            assert_eq!(p.next(), Ev::Batch("Flood".into(), format!(r#"[[{i},"x"]]"#), 1));
+        }
+        unsafe { signalr_connection_free(conn) };
+        assert_eq!((p.released(), q.released()), (1, 1));
+        assert_eq!(p.try_next(), None);
     }
 }
 

@@ -213,15 +213,24 @@ fn invoke_handlers(invocation: Invocation, session: &Arc<Session>, handlers: &mu
             tracing::error!(%target, "a handler panicked");
         }
     }
+    // A call without id is a notification: its handlers take it instead of the result handler.
+    let notification = invocation_id.is_none() && !method.notify.is_empty();
+    if notification {
+        for (_, handler) in &method.notify {
+            if std::panic::catch_unwind(AssertUnwindSafe(|| handler(&arguments))).is_err() {
+                tracing::error!(%target, "a handler panicked");
+            }
+        }
+    }
     match &method.result {
-        Some((_, handler)) => {
+        Some((_, handler)) if !notification => {
             let responder = Responder::new(session.clone(), invocation_id);
             // On panic the responder is dropped during unwinding and answers with an error.
             if std::panic::catch_unwind(AssertUnwindSafe(|| handler(&arguments, responder))).is_err() {
                 tracing::error!(%target, "a result handler panicked");
             }
         }
-        None => {
+        _ => {
             if invocation_id.is_some() {
                 // Handlers ran but none can produce a value (CR-3).
                 drop(Responder::new(session.clone(), invocation_id));

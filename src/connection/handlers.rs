@@ -26,6 +26,9 @@ pub struct HandlerId(u64);
 #[derive(Default, Clone)]
 pub(crate) struct MethodHandlers {
     pub plain: Vec<(HandlerId, Handler)>,
+    /// Run only for invocations without id; they take those away from `result` (see
+    /// [`crate::HubConnection::on_notification`]).
+    pub notify: Vec<(HandlerId, Handler)>,
     pub result: Option<(HandlerId, ResultHandler)>,
 }
 
@@ -62,16 +65,29 @@ impl Handlers {
     }
 
     pub fn add(&self, method: &str, handler: Handler) -> Result<HandlerId> {
+        self.add_to(method, handler, |entry| &mut entry.plain)
+    }
+
+    pub fn add_notify(&self, method: &str, handler: Handler) -> Result<HandlerId> {
+        self.add_to(method, handler, |entry| &mut entry.notify)
+    }
+
+    fn add_to(
+        &self,
+        method: &str,
+        handler: Handler,
+        list: impl FnOnce(&mut MethodHandlers) -> &mut Vec<(HandlerId, Handler)>,
+    ) -> Result<HandlerId> {
         check_method(method)?;
         let id = self.new_id();
         let mut existing = None;
         self.update(|map| {
-            let entry = Arc::make_mut(map.entry(method_key(method).into_owned()).or_default());
+            let list = list(Arc::make_mut(map.entry(method_key(method).into_owned()).or_default()));
             // Registering the same handler twice is a no-op (CR-8).
-            if let Some((id, _)) = entry.plain.iter().find(|(_, h)| Arc::ptr_eq(h, &handler)) {
+            if let Some((id, _)) = list.iter().find(|(_, h)| Arc::ptr_eq(h, &handler)) {
                 existing = Some(*id);
             } else {
-                entry.plain.push((id, handler));
+                list.push((id, handler));
             }
             Ok(())
         })?;
@@ -107,10 +123,11 @@ impl Handlers {
             map.retain(|_, entry| {
                 let entry = Arc::make_mut(entry);
                 entry.plain.retain(|(h, _)| *h != id);
+                entry.notify.retain(|(h, _)| *h != id);
                 if entry.result.as_ref().is_some_and(|(h, _)| *h == id) {
                     entry.result = None;
                 }
-                !entry.plain.is_empty() || entry.result.is_some()
+                !entry.plain.is_empty() || !entry.notify.is_empty() || entry.result.is_some()
             });
             Ok(())
         });
@@ -195,6 +212,24 @@ mod tests {
         h.refresh(&mut snap);
         assert_eq!(snap.get("receivemessage").unwrap().plain.len(), 1);
         assert!(h.add("", f).is_err());
+    }
+
+    #[test]
+    fn notification_handlers_are_kept_and_removed_like_plain_ones() {
+        let h = Handlers::default();
+        let f: Handler = Arc::new(|_| {});
+        let id = h.add_notify("Tick", f.clone()).unwrap();
+        assert_eq!(h.add_notify("tick", f.clone()).unwrap(), id, "same handler twice is a no-op");
+        let plain = h.add("Tick", f).unwrap();
+        let mut snap = h.snapshot();
+        let entry = snap.get("TICK").unwrap();
+        assert_eq!((entry.plain.len(), entry.notify.len()), (1, 1));
+        h.remove(plain);
+        h.refresh(&mut snap);
+        assert_eq!(snap.get("tick").unwrap().notify.len(), 1, "a method with only notification handlers stays");
+        h.remove(id);
+        h.refresh(&mut snap);
+        assert!(snap.get("tick").is_none());
     }
 
     #[test]

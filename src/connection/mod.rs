@@ -358,6 +358,15 @@ impl HubConnection {
         self.inner().handlers.add(method, handler)
     }
 
+    /// Registers a handler for the calls of `method` that expect no result (sent without an
+    /// invocation id: the server's `SendAsync`). Such a call then goes to these handlers instead
+    /// of the method's result handler, which only answers the calls that expect a result;
+    /// handlers registered with [`HubConnection::on`] still see every call, and run before
+    /// these. Same rules as `on` otherwise.
+    pub fn on_notification(&self, method: &str, handler: impl Fn(&Payload) + Send + Sync + 'static) -> Result<HandlerId> {
+        self.inner().handlers.add_notify(method, Arc::new(handler))
+    }
+
     /// Registers the handler that answers server invocations of `method` that expect a result.
     /// One per method. The handler receives a [`Responder`] that may be completed later from any
     /// thread; dropped unanswered it sends an error.

@@ -12,6 +12,7 @@ use std::thread::JoinHandle;
 
 use super::connection::Connection;
 use super::operation::{Op, Outcome};
+use crate::{Payload, Responder};
 
 thread_local! {
     /// How many library callbacks are running on this thread (they may nest: a log record
@@ -43,13 +44,24 @@ pub(crate) fn in_callback() -> bool {
 /// Work for the callback thread, run with the connection.
 pub(crate) type Task = Box<dyn FnOnce(&Connection) + Send>;
 
+/// A call of a client method for one handler registration. Data rather than a closure, so that
+/// the callback thread can see which registration the next queued calls are for and hand a
+/// batch handler all of them at once.
+pub(crate) struct Call {
+    /// The registration's id in the connection's handler table.
+    pub reg: u64,
+    pub args: Payload,
+    /// For client-result handlers.
+    pub responder: Option<Responder>,
+}
+
 pub(crate) enum Job {
     /// A user callback (lifecycle event, stream item, token request): skipped once the
     /// connection is freed. Tasks capture ids and data, never user data, so dropping one unrun
     /// releases nothing the C side owns.
     Callback(Task),
     /// A handler call: as `Callback`, and counted in the backlog (see [`Dispatcher::send_call`]).
-    Call(Task),
+    Call(Call),
     /// An operation finished: its completion is called (with `CANCELED` once freed).
     Complete(Arc<Op>, Outcome),
     /// `signalr_connection_free` was called: what is queued before is drained, then pending
@@ -99,12 +111,13 @@ impl Backlog {
         state.0 += 1;
     }
 
-    fn release(&self) {
+    /// `calls` calls left the queue.
+    fn release(&self, calls: usize) {
         let mut state = self.lock();
         // Only a release from a full backlog can free a waiter (it waits while full, checked under
         // this lock). Notifying on every call cost a futex syscall per handler call.
         let was_full = state.0 >= BACKLOG_LIMIT;
-        state.0 = state.0.saturating_sub(1);
+        state.0 = state.0.saturating_sub(calls);
         drop(state);
         if was_full {
             self.room.notify_all();
@@ -147,10 +160,10 @@ impl Dispatcher {
 
     /// Queues a handler call, first waiting while the callback thread is far behind. Only for the
     /// receive loop's hooks, which hold no lock.
-    pub fn send_call(&self, task: Task) {
+    pub fn send_call(&self, call: Call) {
         self.backlog.reserve();
-        if self.jobs.send(Job::Call(task)).is_err() {
-            self.backlog.release();
+        if self.jobs.send(Job::Call(call)).is_err() {
+            self.backlog.release(1);
         }
     }
 
@@ -168,11 +181,56 @@ impl Dispatcher {
     }
 }
 
+/// The callback thread's end of the queue, with room for one job taken early: std's channel
+/// cannot peek, and a batch must see the next job to know whether it belongs to it.
+pub(crate) struct Queue {
+    rx: mpsc::Receiver<Job>,
+    ahead: Option<Job>,
+    /// Calls taken off the queue and not yet released from the backlog.
+    taken: usize,
+}
+
+impl Queue {
+    pub fn new(rx: mpsc::Receiver<Job>) -> Queue {
+        Queue { rx, ahead: None, taken: 0 }
+    }
+
+    fn recv(&mut self) -> Option<Job> {
+        let job = match self.ahead.take() {
+            Some(job) => job,
+            None => self.rx.recv().ok()?,
+        };
+        if matches!(job, Job::Call(_)) {
+            self.taken += 1;
+        }
+        Some(job)
+    }
+
+    /// The next job if it is a call already queued that `belongs` accepts; never waits. Any
+    /// other job stays first in line.
+    pub fn next_call_if(&mut self, belongs: impl FnOnce(&Call) -> bool) -> Option<Call> {
+        if self.ahead.is_none() {
+            self.ahead = self.rx.try_recv().ok();
+        }
+        match self.ahead.take() {
+            Some(Job::Call(call)) if belongs(&call) => {
+                self.taken += 1;
+                Some(call)
+            }
+            other => {
+                self.ahead = other;
+                None
+            }
+        }
+    }
+}
+
 fn run(conn: Arc<Connection>, rx: mpsc::Receiver<Job>) {
     // Everything on this thread is "inside a callback", user data releases included: so
     // `signalr_connection_free` called here never waits for this very thread.
     let _scope = CallbackScope::enter();
-    while let Ok(job) = rx.recv() {
+    let mut queue = Queue::new(rx);
+    while let Some(job) = queue.recv() {
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match job {
             Job::Callback(task) => {
                 if !conn.is_freed() {
@@ -180,11 +238,10 @@ fn run(conn: Arc<Connection>, rx: mpsc::Receiver<Job>) {
                 }
                 true
             }
-            Job::Call(task) => {
+            Job::Call(call) => {
                 if !conn.is_freed() {
-                    task(&conn);
+                    conn.handlers.run(&conn, call, &mut queue);
                 }
-                conn.dispatcher.backlog.release();
                 true
             }
             Job::Complete(op, outcome) => {
@@ -193,6 +250,10 @@ fn run(conn: Arc<Connection>, rx: mpsc::Receiver<Job>) {
             }
             Job::Teardown => false,
         }));
+        // Once per call taken, batched ones included, even after a panic.
+        if queue.taken > 0 {
+            conn.dispatcher.backlog.release(std::mem::take(&mut queue.taken));
+        }
         match outcome {
             Ok(true) => {}
             Ok(false) => break,
@@ -206,7 +267,35 @@ fn run(conn: Arc<Connection>, rx: mpsc::Receiver<Job>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::Format;
     use std::time::Duration;
+
+    fn call(reg: u64) -> Job {
+        Job::Call(Call { reg, args: Payload::empty_array(Format::Json), responder: None })
+    }
+
+    #[test]
+    fn the_queue_hands_out_only_queued_calls_that_belong_and_keeps_the_rest_in_order() {
+        let (tx, rx) = mpsc::channel();
+        let mut queue = Queue::new(rx);
+        for job in [call(1), call(1), call(2), Job::Teardown, call(1)] {
+            tx.send(job).unwrap();
+        }
+        assert!(matches!(queue.recv(), Some(Job::Call(Call { reg: 1, .. }))));
+        assert_eq!(queue.next_call_if(|c| c.reg == 1).map(|c| c.reg), Some(1));
+        // The next one is for another registration: it stays first in line.
+        assert!(queue.next_call_if(|c| c.reg == 1).is_none());
+        assert!(queue.next_call_if(|c| c.reg == 1).is_none());
+        assert!(matches!(queue.recv(), Some(Job::Call(Call { reg: 2, .. }))));
+        assert!(queue.next_call_if(|_| true).is_none(), "a job that is not a call ends a batch");
+        assert!(matches!(queue.recv(), Some(Job::Teardown)));
+        assert_eq!(queue.taken, 3, "every call taken is counted once");
+        assert!(queue.next_call_if(|c| c.reg == 1).is_some());
+        assert!(queue.next_call_if(|_| true).is_none(), "never waits for more");
+        drop(tx);
+        assert!(queue.recv().is_none());
+        assert_eq!(queue.taken, 4);
+    }
 
     #[test]
     fn the_backlog_makes_a_producer_wait_until_there_is_room_or_it_closes() {
@@ -226,7 +315,7 @@ mod tests {
         // whenever the producer ran first, so this can miss a bug but never fails a right one.)
         std::thread::sleep(Duration::from_millis(20));
         assert!(rx.try_recv().is_err(), "reserve must wait while the backlog is full");
-        backlog.release();
+        backlog.release(1);
         rx.recv_timeout(Duration::from_secs(60)).expect("room made: the producer goes on");
         assert!(rx.try_recv().is_err());
         backlog.close();

@@ -1,5 +1,6 @@
-//! Client methods the hub calls: `signalr_connection_on` (handlers), `_on_invocation`
-//! (client-result handlers), `_off`, `_remove_handler`.
+//! Client methods the hub calls: `signalr_connection_on` (handlers), `_on_batch` (handlers
+//! given the calls in batches), `_on_invocation` (client-result handlers), `_off`,
+//! `_remove_handler`.
 //!
 //! The connection keeps each registration (callback and user data) in its own table; the core's
 //! handler only queues a job naming the registration. So removal and teardown release the user
@@ -12,14 +13,15 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
 use super::boundary::{out_arg, str_arg, to_handle};
 use super::connection::{connection_arg, signalr_connection, Connection};
-use super::dispatcher::CallbackScope;
+use super::dispatcher::{Call, CallbackScope, Queue};
 use super::invocation::require_callback;
 use super::operation::{c_text, json_text};
 use super::responder::{signalr_responder, Answer};
 use super::result::{Failure, FfiResult};
 use super::signalr_result;
 use super::userdata::{signalr_userdata_free, UserData};
-use crate::{HandlerId, Payload, Responder};
+use crate::protocol::Format;
+use crate::{HandlerId, Payload};
 
 /// Receives a call of a client method: `method` as registered and the arguments as the text of a
 /// JSON array (both borrowed, NUL-terminated, valid until the callback returns).
@@ -34,6 +36,27 @@ pub type signalr_handler_callback = Option<
         method_len: usize,
         args_json: *const c_char,
         args_len: usize,
+    ),
+>;
+
+/// Receives calls of a client method in a batch: `calls_json` is the text of a JSON array of
+/// `count` argument arrays (`[[1,"a"],[2,"b"]]`), one per call, in the order the server sent
+/// them; `method` as registered. Both borrowed, NUL-terminated, valid until the callback returns.
+///
+/// A batch holds the calls of this handler that were already queued, one after the other, when
+/// its first call was due: the library never waits for more, so a lone call comes at once as a
+/// batch of one. Any other callback of the connection due in between ends the batch, so
+/// callbacks keep the server's order. At most 1024 calls or about 1 MiB of JSON per batch.
+///
+/// Called on: as `signalr_handler_callback`.
+pub type signalr_batch_handler_callback = Option<
+    unsafe extern "C" fn(
+        userdata: *mut c_void,
+        method: *const c_char,
+        method_len: usize,
+        calls_json: *const c_char,
+        calls_len: usize,
+        count: usize,
     ),
 >;
 
@@ -54,13 +77,19 @@ pub type signalr_invocation_handler_callback = Option<
 >;
 
 type PlainCallback = unsafe extern "C" fn(*mut c_void, *const c_char, usize, *const c_char, usize);
+type BatchCallback = unsafe extern "C" fn(*mut c_void, *const c_char, usize, *const c_char, usize, usize);
 type InvocationCallback =
     unsafe extern "C" fn(*mut c_void, *const c_char, usize, *const c_char, usize, *mut signalr_responder);
 
 enum Kind {
     Plain(PlainCallback),
+    Batch(BatchCallback),
     Invocation(InvocationCallback),
 }
+
+/// Bounds of one batch: the memory it takes and how long the first call waits for the last.
+const BATCH_MAX_CALLS: usize = 1024;
+const BATCH_MAX_JSON: usize = 1 << 20;
 
 struct Registration {
     /// Lower-cased, as the core matches names.
@@ -115,33 +144,83 @@ impl Registrations {
         drop(regs);
     }
 
-    fn call_plain(&self, id: u64, args: &Payload) {
-        let Some(reg) = self.get(id) else { return };
-        let Kind::Plain(callback) = reg.kind else { return };
-        let Some(args) = args_text(args) else { return };
-        let _scope = CallbackScope::enter();
-        unsafe {
-            callback(reg.userdata.ptr(), reg.method.as_ptr().cast(), reg.method.len() - 1, args.as_ptr().cast(), args.len() - 1)
-        };
+    /// On the callback thread: runs `call` and, for a batch handler, the calls of the same
+    /// registration queued right behind it.
+    pub fn run(&self, conn: &Connection, call: Call, queue: &mut Queue) {
+        let Some(reg) = self.get(call.reg) else { return }; // removed meanwhile: a responder answers with an error
+        match reg.kind {
+            Kind::Plain(callback) => {
+                let Some(args) = args_text(&call.args) else { return };
+                let _scope = CallbackScope::enter();
+                unsafe {
+                    callback(reg.userdata.ptr(), reg.method.as_ptr().cast(), reg.method.len() - 1, args.as_ptr().cast(), args.len() - 1)
+                };
+            }
+            Kind::Batch(callback) => {
+                let (json, count) = batch_json(call, queue);
+                if count == 0 {
+                    return;
+                }
+                let _scope = CallbackScope::enter();
+                unsafe {
+                    callback(
+                        reg.userdata.ptr(),
+                        reg.method.as_ptr().cast(),
+                        reg.method.len() - 1,
+                        json.as_ptr().cast(),
+                        json.len() - 1,
+                        count,
+                    )
+                };
+            }
+            Kind::Invocation(callback) => {
+                let Some(responder) = call.responder else { return };
+                let Some(args) = args_text(&call.args) else { return };
+                let responder = to_handle::<signalr_responder>(Answer { responder, conn: conn.weak() });
+                let _scope = CallbackScope::enter();
+                unsafe {
+                    callback(
+                        reg.userdata.ptr(),
+                        reg.method.as_ptr().cast(),
+                        reg.method.len() - 1,
+                        args.as_ptr().cast(),
+                        args.len() - 1,
+                        responder,
+                    )
+                };
+            }
+        }
     }
+}
 
-    fn call_invocation(&self, conn: &Connection, id: u64, args: &Payload, responder: Responder) {
-        let Some(reg) = self.get(id) else { return }; // removed meanwhile: the responder answers with an error
-        let Kind::Invocation(callback) = reg.kind else { return };
-        let Some(args) = args_text(args) else { return };
-        let responder = to_handle::<signalr_responder>(Answer { responder, conn: conn.weak() });
-        let _scope = CallbackScope::enter();
-        unsafe {
-            callback(
-                reg.userdata.ptr(),
-                reg.method.as_ptr().cast(),
-                reg.method.len() - 1,
-                args.as_ptr().cast(),
-                args.len() - 1,
-                responder,
-            )
-        };
+/// The arguments of `first` and of the calls of its registration queued right behind it, as one
+/// NUL-terminated JSON array written straight from the payloads; and how many calls it holds
+/// (arguments not convertible to JSON are left out, as single calls drop them).
+fn batch_json(first: Call, queue: &mut Queue) -> (Vec<u8>, usize) {
+    let reg = first.reg;
+    let mut json = Vec::with_capacity(2 * first.args.bytes.len() + 16);
+    json.push(b'[');
+    let mut count = 0;
+    let mut next = Some(first);
+    while let Some(call) = next {
+        let start = json.len();
+        if count > 0 {
+            json.push(b',');
+        }
+        match call.args.write_as(Format::Json, &mut json) {
+            Ok(()) => count += 1,
+            Err(e) => {
+                tracing::error!("handler arguments not convertible to JSON: {e}");
+                json.truncate(start);
+            }
+        }
+        if count == BATCH_MAX_CALLS || json.len() >= BATCH_MAX_JSON {
+            break;
+        }
+        next = queue.next_call_if(|c| c.reg == reg);
     }
+    json.extend_from_slice(b"]\0");
+    (json, count)
 }
 
 fn args_text(args: &Payload) -> Option<Vec<u8>> {
@@ -163,7 +242,6 @@ fn register(
     kind: Kind,
     userdata: UserData,
 ) -> FfiResult<u64> {
-    let plain = matches!(kind, Kind::Plain(_));
     let reg = Registration {
         key: method.to_lowercase(),
         method: c_text(method),
@@ -173,16 +251,14 @@ fn register(
     };
     let (id, reg) = conn.handlers.insert(reg)?;
     let weak = Arc::downgrade(conn);
-    let registered = if plain {
-        conn.hub.on(method, move |args: &Payload| {
-            let args = args.clone();
-            queue(&weak, move |conn| conn.handlers.call_plain(id, &args))
-        })
-    } else {
-        conn.hub.on_invoke(method, move |args: &Payload, responder| {
-            let args = args.clone();
-            queue(&weak, move |conn| conn.handlers.call_invocation(conn, id, &args, responder))
-        })
+    let call = move |args: &Payload| Call { reg: id, args: args.clone(), responder: None };
+    let registered = match reg.kind {
+        Kind::Plain(_) => conn.hub.on(method, move |args: &Payload| queue(&weak, call(args))),
+        // A batch cannot answer: calls expecting a result stay with the client-result handler.
+        Kind::Batch(_) => conn.hub.on_notification(method, move |args: &Payload| queue(&weak, call(args))),
+        Kind::Invocation(_) => conn.hub.on_invoke(method, move |args: &Payload, responder| {
+            queue(&weak, Call { responder: Some(responder), ..call(args) })
+        }),
     };
     match registered {
         Ok(core_id) => {
@@ -196,11 +272,11 @@ fn register(
     }
 }
 
-/// Runs in the receive loop: flush what completed before, then queue the handler's job.
-fn queue(weak: &Weak<Connection>, task: impl FnOnce(&Connection) + Send + 'static) {
+/// Runs in the receive loop: flush what completed before, then queue the handler's call.
+fn queue(weak: &Weak<Connection>, call: Call) {
     let Some(conn) = weak.upgrade() else { return };
     conn.ops.flush();
-    conn.dispatcher.send_call(Box::new(task));
+    conn.dispatcher.send_call(call);
 }
 
 /// Registers a handler for calls of the client method `method` (case-insensitive). Several
@@ -233,9 +309,43 @@ pub unsafe extern "C" fn signalr_connection_on(
     })
 }
 
+/// Registers a handler that receives the calls of the client method `method` (case-insensitive)
+/// in batches (see `signalr_batch_handler_callback`): one callback for many calls where a
+/// `signalr_connection_on` handler would take one each. For receiving many calls fast.
+///
+/// It receives the calls that expect no result (the server's `SendAsync`, without invocation
+/// id); those then no longer go to the method's client-result handler (`_on_invocation`), which
+/// keeps answering the calls that expect one. The method's `signalr_connection_on` handlers
+/// get each call before its batch handlers, and batch handlers in registration order: with
+/// another handler on the same method, batches hold one call each (register one per method).
+///
+/// Ownership, errors: as `signalr_connection_on`.
+#[no_mangle]
+pub unsafe extern "C" fn signalr_connection_on_batch(
+    c: *mut signalr_connection,
+    method: *const c_char,
+    callback: signalr_batch_handler_callback,
+    userdata: *mut c_void,
+    userdata_free: signalr_userdata_free,
+    out_handler_id: *mut u64,
+) -> signalr_result {
+    ffi_call!({
+        let userdata = UserData::new(userdata, userdata_free);
+        let conn = connection_arg(c)?;
+        let method = method_arg(method)?;
+        require_callback(&callback, "callback")?;
+        let out = out_arg(out_handler_id, "out_handler_id")?;
+        let callback = callback.expect("checked");
+        *out = register(&conn, method, Kind::Batch(callback), userdata)?;
+        Ok(())
+    })
+}
+
 /// Registers the handler that answers the server's calls of `method` expecting a result (client
 /// results). One per method: a second one fails with `INVALID_STATE`. A call that arrives with
-/// no such handler is answered with the error "Client didn't provide a result.".
+/// no such handler is answered with the error "Client didn't provide a result.". It is also
+/// called for the calls that expect no result, unless the method has a batch handler
+/// (`signalr_connection_on_batch`), which then takes those.
 ///
 /// Ownership, errors: as `signalr_connection_on`; plus `INVALID_STATE`.
 #[no_mangle]
@@ -280,8 +390,8 @@ pub unsafe extern "C" fn signalr_connection_off(c: *mut signalr_connection, meth
     })
 }
 
-/// Removes one handler by the id `signalr_connection_on` or `_on_invocation` gave. Not an error
-/// when it is already gone.
+/// Removes one handler by the id `signalr_connection_on`, `_on_batch` or `_on_invocation` gave.
+/// Not an error when it is already gone.
 ///
 /// Errors: `NULL_PARAMETER`.
 #[no_mangle]
@@ -295,4 +405,49 @@ pub unsafe extern "C" fn signalr_connection_remove_handler(c: *mut signalr_conne
         drop(removed);
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+
+    use super::*;
+    use crate::ffi::dispatcher::Job;
+
+    fn call(reg: u64, json: &str) -> Call {
+        Call { reg, args: Payload { format: Format::Json, bytes: json.to_owned().into() }, responder: None }
+    }
+
+    #[test]
+    fn a_batch_takes_the_queued_calls_of_its_registration_up_to_the_cap() {
+        let (tx, rx) = mpsc::channel();
+        let mut queue = Queue::new(rx);
+        for i in 1..BATCH_MAX_CALLS + 10 {
+            tx.send(Job::Call(call(7, &format!("[{i}]")))).unwrap();
+        }
+        let (json, count) = batch_json(call(7, "[0]"), &mut queue);
+        assert_eq!(count, BATCH_MAX_CALLS);
+        let text = std::str::from_utf8(&json[..json.len() - 1]).unwrap();
+        assert_eq!(json.last(), Some(&0), "NUL-terminated");
+        let calls: Vec<(usize,)> = serde_json::from_str(text).unwrap();
+        assert!(calls.iter().enumerate().all(|(i, c)| c.0 == i));
+        // The rest waits for the next batch, which ends at another registration's call.
+        tx.send(Job::Call(call(8, "[]"))).unwrap();
+        let Some(next) = queue.next_call_if(|_| true) else { panic!("the rest is queued") };
+        let (json, count) = batch_json(next, &mut queue);
+        assert_eq!((count, &json[..]), (10, &b"[[1024],[1025],[1026],[1027],[1028],[1029],[1030],[1031],[1032],[1033]]\0"[..]));
+        assert_eq!(queue.next_call_if(|c| c.reg == 8).map(|c| c.reg), Some(8));
+    }
+
+    #[test]
+    fn a_call_whose_arguments_cannot_be_json_is_left_out_of_its_batch() {
+        let (tx, rx) = mpsc::channel();
+        let mut queue = Queue::new(rx);
+        tx.send(Job::Call(call(1, "[\"a\u{1e}\"]"))).unwrap(); // a raw record separator
+        tx.send(Job::Call(call(1, "[2]"))).unwrap();
+        let msgpack = Payload::from_value(&("m", 3), Format::MessagePack).unwrap();
+        tx.send(Job::Call(Call { reg: 1, args: msgpack, responder: None })).unwrap();
+        let (json, count) = batch_json(call(1, "[1]"), &mut queue);
+        assert_eq!((count, &json[..]), (3, &b"[[1],[2],[\"m\",3]]\0"[..]));
+    }
 }

@@ -280,6 +280,24 @@ static void record_call(probe *p, const char *s, size_t len) {
     pthread_mutex_unlock(&p->mu);
 }
 
+void probe_record(probe *p, const char *s, size_t len) { record_call(p, s, len); }
+
+void probe_batch_cb(void *ud, const char *method, size_t method_len, const char *calls,
+                    size_t calls_len, size_t count) {
+    probe *p = ud;
+    probe_enter(p);
+    char *m = copy_borrowed(method, method_len);
+    char *j = copy_borrowed(calls, calls_len);
+    size_t n = strlen(m ? m : "") + strlen(j ? j : "") + 32;
+    char *line = malloc(n);
+    snprintf(line, n, "%s %zu %s", m ? m : "", count, j ? j : "");
+    record_call(p, line, strlen(line));
+    free(line);
+    free(m);
+    free(j);
+    probe_leave(p);
+}
+
 void probe_handler_cb(void *ud, const char *method, size_t method_len, const char *args,
                       size_t args_len) {
     probe *p = ud;

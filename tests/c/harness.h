@@ -154,6 +154,11 @@ void probe_reconnected_cb(void *ud, const char *id, size_t len);
 void probe_token_cb(void *ud, signalr_token_request *request);
 void probe_invocation_cb(void *ud, const char *method, size_t method_len, const char *args,
                          size_t args_len, signalr_responder *responder);
+/* Logs "<method> <count> <calls_json>" and counts one call per batch. */
+void probe_batch_cb(void *ud, const char *method, size_t method_len, const char *calls,
+                    size_t calls_len, size_t count);
+/* Appends s to the log and counts one call, as the probe_* callbacks do (for own callbacks). */
+void probe_record(probe *p, const char *s, size_t len);
 int64_t probe_policy_cb(void *ud, uint64_t previous_retry_count, uint64_t elapsed_ms,
                         const char *reason, size_t reason_len);
 

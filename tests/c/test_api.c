@@ -250,6 +250,11 @@ TEST(connection_null_parameters) {
     REJECTS_UD(SIGNALR_RESULT_NULL_PARAMETER, signalr_connection_on(c, NULL, probe_handler_cb, p, probe_free_cb, &id));
     REJECTS_UD(SIGNALR_RESULT_NULL_PARAMETER, signalr_connection_on(c, "M", NULL, p, probe_free_cb, &id));
     REJECTS_UD(SIGNALR_RESULT_NULL_PARAMETER, signalr_connection_on(c, "M", probe_handler_cb, p, probe_free_cb, NULL));
+    REJECTS_UD(SIGNALR_RESULT_NULL_PARAMETER, signalr_connection_on_batch(NULL, "M", probe_batch_cb, p, probe_free_cb, &id));
+    REJECTS_UD(SIGNALR_RESULT_NULL_PARAMETER, signalr_connection_on_batch(c, NULL, probe_batch_cb, p, probe_free_cb, &id));
+    REJECTS_UD(SIGNALR_RESULT_NULL_PARAMETER, signalr_connection_on_batch(c, "M", NULL, p, probe_free_cb, &id));
+    REJECTS_UD(SIGNALR_RESULT_NULL_PARAMETER, signalr_connection_on_batch(c, "M", probe_batch_cb, p, probe_free_cb, NULL));
+    REJECTS_UD(SIGNALR_RESULT_INVALID_ARGUMENT, signalr_connection_on_batch(c, "", probe_batch_cb, p, probe_free_cb, &id));
     REJECTS_UD(SIGNALR_RESULT_NULL_PARAMETER, signalr_connection_on_invocation(NULL, "M", probe_invocation_cb, p, probe_free_cb, &id));
     REJECTS_UD(SIGNALR_RESULT_NULL_PARAMETER, signalr_connection_on_invocation(c, NULL, probe_invocation_cb, p, probe_free_cb, &id));
     REJECTS_UD(SIGNALR_RESULT_NULL_PARAMETER, signalr_connection_on_invocation(c, "M", NULL, p, probe_free_cb, &id));
@@ -303,6 +308,7 @@ TEST(invalid_utf8_and_json) {
     REJECTS_UD(SIGNALR_RESULT_INVALID_UTF8, signalr_connection_send_with_uploads(c, BAD_UTF8, "[]", 1, u, done, p, probe_free_cb));
     REJECTS_UD(SIGNALR_RESULT_INVALID_UTF8, signalr_connection_stream_with_uploads(c, BAD_UTF8, "[]", 1, u, probe_item_cb, done, p, probe_free_cb, &s));
     REJECTS_UD(SIGNALR_RESULT_INVALID_UTF8, signalr_connection_on(c, BAD_UTF8, probe_handler_cb, p, probe_free_cb, &id));
+    REJECTS_UD(SIGNALR_RESULT_INVALID_UTF8, signalr_connection_on_batch(c, BAD_UTF8, probe_batch_cb, p, probe_free_cb, &id));
     REJECTS_UD(SIGNALR_RESULT_INVALID_UTF8, signalr_connection_on_invocation(c, BAD_UTF8, probe_invocation_cb, p, probe_free_cb, &id));
     CHECK_FAILS(signalr_connection_off(c, BAD_UTF8), SIGNALR_RESULT_INVALID_UTF8);
 

@@ -16,6 +16,10 @@
     X(streams_items_completion_cancel) \
     X(upload_streams) \
     X(handlers_on_off_remove) \
+    X(batch_handler_flood_in_order_exactly_once) \
+    X(batch_handler_keeps_order_with_other_handlers_and_completions) \
+    X(batch_handler_removal) \
+    X(batch_handler_and_client_results) \
     X(client_results) \
     X(responder_invalid_answers_and_outliving_connection) \
     X(lifecycle_close_with_error_and_reconnect) \

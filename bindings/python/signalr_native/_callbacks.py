@@ -132,6 +132,21 @@ def on_completion(key, result, error, error_len, json, json_len):
         _guard("completion", target.on_completion, result, text(error, error_len), data(json, json_len))
 
 
+@n.signalr_batch_handler_callback
+def on_batch(key, method, method_len, calls, calls_len, count):
+    # The receive path: one call (one GIL acquisition) for up to a thousand messages.
+    pin_thread()
+    try:
+        target = handles.get(key)
+        if target is not None:
+            target.on_batch(ctypes.string_at(method, method_len), ctypes.string_at(calls, calls_len))
+    except BaseException:  # never unwind into the library
+        try:
+            logger.exception("signalr_native: error in the handler callback")
+        except BaseException:
+            pass
+
+
 @n.signalr_invocation_handler_callback
 def on_invocation(key, method, method_len, args, args_len, responder):
     # The receive path: kept lean (no helper calls); the method name stays bytes.

@@ -26,6 +26,7 @@ from ._callbacks import (
     handles,
     in_callback,
     is_awaitable,
+    on_batch,
     on_closed,
     on_completion,
     on_invocation,
@@ -107,10 +108,10 @@ def _collect(results: Sequence[Any], values: List[Any], errors: List[BaseExcepti
 
 
 class _Method:
-    __slots__ = ("native_id", "handlers")
+    __slots__ = ("native_ids", "handlers")
 
-    def __init__(self, native_id: int, handlers: Tuple[Callable[..., Any], ...]) -> None:
-        self.native_id = native_id
+    def __init__(self, native_ids: Tuple[int, ...], handlers: Tuple[Callable[..., Any], ...]) -> None:
+        self.native_ids = native_ids
         self.handlers = handlers
 
 
@@ -148,12 +149,27 @@ class _Core:
 
     # -- from library threads --
 
-    def on_invocation(self, raw_method: bytes, args: Optional[bytes], responder: Any) -> None:
+    def _entry(self, raw_method: bytes) -> Optional[_Method]:
         entry = self.by_raw_name.get(raw_method)
         if entry is None:
             entry = self.methods.get(raw_method.decode("utf-8", "replace").lower())
             if entry is not None:  # only registered names are remembered (the server picks names)
                 self.by_raw_name[raw_method] = entry
+        return entry
+
+    def on_batch(self, raw_method: bytes, calls: bytes) -> None:
+        entry = self._entry(raw_method)
+        if entry is None:
+            return
+        if self.asynchronous:
+            d = self.dispatcher
+            if d is not None:
+                d.post(self._run_batch, entry, calls, raw_method)
+        else:
+            self._run_batch(entry, calls, raw_method)
+
+    def on_invocation(self, raw_method: bytes, args: Optional[bytes], responder: Any) -> None:
+        entry = self._entry(raw_method)
         handlers = entry.handlers if entry is not None else ()
         if self.asynchronous:
             d = self.dispatcher
@@ -172,6 +188,38 @@ class _Core:
         self._lifecycle(self.reconnected_handlers, connection_id)
 
     # -- user code --
+
+    def _run_batch(self, entry: _Method, calls: bytes, raw_method: bytes) -> None:
+        """Runs the handlers for every call of a batch (calls that expect no result), in order:
+        one JSON parse for all of them. A handler's exception is logged and the next calls still
+        run; an awaitable it returns runs in the background, as for single calls. The handlers
+        are read per call, so that ``off`` inside a handler stops the rest of the batch too."""
+        try:
+            batch = loads(calls)
+        except ValueError:  # pragma: no cover - the library sends valid JSON
+            _log_handler_error(raw_method)
+            return
+        for arguments in batch:  # this loop is the receive rate: kept lean
+            for h in entry.handlers:
+                try:
+                    value = h(*arguments)
+                except Exception:
+                    _log_handler_error(raw_method)
+                    continue
+                if value is not None:
+                    self._background(value)
+
+    def _background(self, value: Any) -> None:
+        """Runs what a handler returned for a call that expects no result, if it is awaitable;
+        its error is logged. Other values go nowhere: nobody asked for them."""
+        if isinstance(value, concurrent.futures.Future):
+            value = _await_future(value)
+        if not is_awaitable(value):
+            return
+        if self.asynchronous:
+            _spawn(value)
+        else:
+            run_awaitable_in_thread(value, _log_outcome)
 
     def _run_handlers(
         self, handlers: Sequence[Callable[..., Any]], args: Optional[bytes], responder: Any, raw_method: bytes
@@ -299,13 +347,21 @@ class _ConnectionBase(Managed[Any]):
         with core.lock:
             entry = core.methods.get(key)
             if entry is None:
-                # One native registration per method; Python runs the method's handlers in order.
-                out = c_uint64()
-                self._call(
-                    n.fn.signalr_connection_on_invocation,
-                    cstr(method, "method name"), on_invocation, core.register(), userdata_free, byref(out),
-                )
-                core.methods[key] = _Method(out.value, (handler,))
+                # Native registrations per method (Python runs the method's handlers in order): a
+                # batch handler takes the calls that expect no result, many per callback; the
+                # client-result handler answers the others, one each.
+                name = cstr(method, "method name")
+                batch, single = c_uint64(), c_uint64()
+                self._call(n.fn.signalr_connection_on_batch, name, on_batch, core.register(), userdata_free, byref(batch))
+                try:
+                    self._call(
+                        n.fn.signalr_connection_on_invocation,
+                        name, on_invocation, core.register(), userdata_free, byref(single),
+                    )
+                except BaseException:
+                    self._call(n.fn.signalr_connection_remove_handler, batch.value)
+                    raise
+                core.methods[key] = _Method((batch.value, single.value), (handler,))
                 core.by_raw_name = {}
             else:
                 entry.handlers = entry.handlers + (handler,)
@@ -326,7 +382,8 @@ class _ConnectionBase(Managed[Any]):
             entry.handlers = ()  # a lookup racing with this finds nothing to run
             del core.methods[key]
             core.by_raw_name = {}
-            self._call(n.fn.signalr_connection_remove_handler, entry.native_id)
+            for native_id in entry.native_ids:
+                self._call(n.fn.signalr_connection_remove_handler, native_id)
 
     def on_close(self, callback: F) -> F:
         """``callback(error)`` when the connection closes: ``error`` is ``None`` after ``stop()``,

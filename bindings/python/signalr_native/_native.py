@@ -142,6 +142,7 @@ signalr_completion_callback = CFUNCTYPE(
     None, c_void_p, c_uint32, c_void_p, c_size_t, c_void_p, c_size_t
 )
 signalr_handler_callback = CFUNCTYPE(None, c_void_p, c_void_p, c_size_t, c_void_p, c_size_t)
+signalr_batch_handler_callback = CFUNCTYPE(None, c_void_p, c_void_p, c_size_t, c_void_p, c_size_t, c_size_t)
 signalr_invocation_handler_callback = CFUNCTYPE(
     None, c_void_p, c_void_p, c_size_t, c_void_p, c_size_t, responder_p
 )
@@ -236,6 +237,10 @@ DECLARATIONS = {
     "signalr_connection_on": (
         result,
         [connection_p, c_char_p, signalr_handler_callback, c_void_p, signalr_userdata_free,
+         POINTER(c_uint64)]),
+    "signalr_connection_on_batch": (
+        result,
+        [connection_p, c_char_p, signalr_batch_handler_callback, c_void_p, signalr_userdata_free,
          POINTER(c_uint64)]),
     "signalr_connection_on_invocation": (
         result,

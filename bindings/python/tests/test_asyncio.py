@@ -108,6 +108,24 @@ def test_flood_arrives_in_order(builder, run):
     run(main())
 
 
+def test_batched_calls_and_client_results_keep_the_server_order(builder, run):
+    async def main():
+        seen = []
+        async with builder().build_async() as c:
+            c.on("Ask", lambda x: seen.append(x) or x * 2)  # the value answers client-result calls only
+            await c.start()
+            for i in range(3):
+                await c.send("SendToCaller", "Ask", i)
+            assert await c.invoke("AskClient", "Ask", 10) == 20
+            for i in range(3, 6):
+                await c.send("SendToCaller", "Ask", i)
+            # Handlers (batched or not) and completions travel the same ordered path onto the loop.
+            assert await c.invoke("Echo", 1) == 1
+            assert seen == [0, 1, 2, 10, 3, 4, 5]
+
+    run(main())
+
+
 def test_handler_exception_is_logged_not_fatal(builder, run, caplog):
     async def main():
         got = asyncio.Event()

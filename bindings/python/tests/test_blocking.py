@@ -276,3 +276,60 @@ def test_concurrent_invocations(builder):
         for t in threads:
             t.join()
         assert results == {k: [k + i for i in range(20)] for k in range(4)}
+
+
+def test_flood_through_a_plain_handler_arrives_in_order_exactly_once(builder):
+    # Far above the library's batch size: the calls arrive in many batches, each call once.
+    count = 20_000
+    received = []
+    done = threading.Event()
+
+    def on_flood(i, payload):
+        received.append(i)
+        if len(received) == count:
+            done.set()
+
+    with builder().build() as c:
+        c.on("Flood", on_flood)
+        c.start()
+        assert c.invoke("Flood", count, 100) == count
+        assert done.wait(60), f"received {len(received)} of {count}"
+        assert c.invoke("Echo", "after") == "after"
+    assert received == list(range(count))
+
+
+def test_an_exception_does_not_stop_the_rest_of_its_batch(builder, events, caplog):
+    got = events()
+    gate = threading.Event()
+    batches = []
+
+    def picky(x):
+        if x % 2 == 0:
+            raise RuntimeError(f"handler failed on {x}")
+        got(x)
+
+    with builder().build() as c:
+        c.on("Gate", lambda: gate.wait(60))
+        c.on("Message", picky)
+        core = c._core
+        forward = core.on_batch
+
+        def on_batch(method, calls):
+            batches.append((method, calls))
+            forward(method, calls)
+
+        core.on_batch = on_batch  # the trampoline finds the core through the handle map
+        c.start()
+        with caplog.at_level(logging.ERROR, logger="signalr_native"):
+            # The callback thread waits in "Gate" while the five calls queue up behind it.
+            c.send("SendToCaller", "Gate")
+            for i in range(1, 6):
+                c.send("SendToCaller", "Message", i)
+            assert c.invoke("Echo", "queued") == "queued"  # the server sent them all before this
+            gate.set()
+            assert got.wait(3) == [1, 3, 5]
+        assert [m for m, _ in batches].count(b"Message") == 1, batches  # one batch, two failures
+        failures = [str(r.exc_info[1]) for r in caplog.records if r.exc_info]
+        assert failures == ["handler failed on 2", "handler failed on 4"]
+        assert c.invoke("Echo", "alive") == "alive"
+        assert c.state == HubConnectionState.CONNECTED
