@@ -47,6 +47,7 @@ class Client:
             "floor": ([str(target / "bench-floor")], {}),
             "rust": ([str(target / "bench-signalr-native")], {}),
             "c": ([str(target / "bench-c")], lib_env),
+            "c_batch": ([str(target / "bench-c")], {**lib_env, "BENCH_C_BATCH": "1"}),
             "python": ([str(VENV_PYTHON), str(HERE / "python" / "signalr_native_client.py")],
                        {**lib_env, "PYTHONPATH": str(ROOT / "bindings" / "python")}),
             "csharp": (["mono", "--server", str(ROOT / "target" / "bench-csharp" / profile / "bench-csharp.exe")], lib_env),
@@ -61,6 +62,7 @@ CLIENTS = [
     Client("floor", "floor: bare tokio-tungstenite", "WebSocket + hand-made negotiate/handshake, every record fully parsed (serde_json / rmp-serde into a JSON value): the least CPU any client can spend; its memory figure is tokio-tungstenite's default buffers, not a floor"),
     Client("rust", "signalr-native, Rust API", "HubConnection from a tokio program; a closure handler", ours=True),
     Client("c", "signalr-native, C API", "C program over include/signalr.h; _blocking calls for sequential invokes", ours=True),
+    Client("c_batch", "signalr-native, C API, batch handler", "the same C program receiving through signalr_connection_on_batch (the calls already queued in one callback, as the Python package receives); only the receive rows (n/a elsewhere: identical to the C API row)", ours=True),
     Client("python", "signalr-native, Python", "bindings/python (ctypes over the C API): the blocking HubConnection; AsyncHubConnection (asyncio) for the pipelined calls and for starting the idle connections 100 at a time", ours=True),
     Client("csharp", "signalr-native, C# (Mono)", "bindings/csharp over the C API, run by Mono; typed InvokeAsync<string> and On<int, string>", ours=True),
     Client("node", "@microsoft/signalr (Node)", "the official JavaScript client, Node"),
@@ -77,7 +79,7 @@ def prepare(clients: list[Client], profile: str) -> dict[str, str]:
     target = ROOT / "target" / profile
     for c in clients:
         try:
-            if c.key == "c":
+            if c.key in ("c", "c_batch"):  # one program: BENCH_C_BATCH picks the handler
                 subprocess.run(
                     ["cc", "-O2", "-std=c11", "-Wall", "-Werror", f"-I{ROOT / 'include'}", str(HERE / "c" / "bench.c"),
                      "-o", str(target / "bench-c"), f"-L{target}", "-lsignalr_native", f"-Wl,-rpath,{target}", "-lpthread"],

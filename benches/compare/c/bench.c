@@ -156,13 +156,24 @@ static atomic_size_t flood_received, flood_expected;
 static pthread_mutex_t flood_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t flood_all_received = PTHREAD_COND_INITIALIZER;
 
-static void on_flood(void *ud, const char *method, size_t method_len, const char *args, size_t args_len) {
-  (void)ud, (void)method, (void)method_len, (void)args, (void)args_len;
-  if (atomic_fetch_add_explicit(&flood_received, 1, memory_order_relaxed) + 1 == atomic_load(&flood_expected)) {
+static void flood_handled(size_t calls) {
+  if (atomic_fetch_add_explicit(&flood_received, calls, memory_order_relaxed) + calls == atomic_load(&flood_expected)) {
     pthread_mutex_lock(&flood_lock);
     pthread_cond_signal(&flood_all_received);
     pthread_mutex_unlock(&flood_lock);
   }
+}
+
+static void on_flood(void *ud, const char *method, size_t method_len, const char *args, size_t args_len) {
+  (void)ud, (void)method, (void)method_len, (void)args, (void)args_len;
+  flood_handled(1);
+}
+
+/* BENCH_C_BATCH: the calls already queued arrive together (signalr_connection_on_batch). */
+static void on_flood_batch(void *ud, const char *method, size_t method_len, const char *calls, size_t calls_len,
+                           size_t n) {
+  (void)ud, (void)method, (void)method_len, (void)calls, (void)calls_len;
+  flood_handled(n);
 }
 
 /* One Flood of n messages; returns the seconds until the last message was handled. */
@@ -188,7 +199,10 @@ static void flood(void) {
   signalr_connection *c = started();
   uint64_t id;
   double cpu;
-  CHECK(signalr_connection_on(c, "Flood", on_flood, NULL, NULL, &id));
+  if (getenv("BENCH_C_BATCH"))
+    CHECK(signalr_connection_on_batch(c, "Flood", on_flood_batch, NULL, NULL, &id));
+  else
+    CHECK(signalr_connection_on(c, "Flood", on_flood, NULL, NULL, &id));
   flood_once(c, warm_up(), &cpu);
   double elapsed = flood_once(c, count, &cpu);
   signalr_connection_free(c);
@@ -260,6 +274,11 @@ int main(int argc, char **argv) {
   scenario = argv[1], url = argv[2];
   count = strtoull(argv[3], NULL, 10), payload = strtoull(argv[4], NULL, 10);
   protocol = strcmp(argv[5], "messagepack") == 0 ? SIGNALR_PROTOCOL_MESSAGEPACK : SIGNALR_PROTOCOL_JSON;
+  if (getenv("BENCH_C_BATCH") && strcmp(scenario, "flood")) {
+    /* Only the receive path differs from the plain C API row. */
+    printf("{\"unsupported\":\"batch handlers change only the receive path: see the C API row\"}\n");
+    return 0;
+  }
   if (!strcmp(scenario, "invoke")) invoke();
   else if (!strcmp(scenario, "pipelined")) pipelined();
   else if (!strcmp(scenario, "flood")) flood();
