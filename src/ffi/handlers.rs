@@ -272,6 +272,24 @@ fn register(
     }
 }
 
+/// The body of `_on`, `_on_batch` and `_on_invocation`: the same checks in the same order (the
+/// caller wraps the user data first, so any failure releases it), then the registration.
+unsafe fn register_entry<F>(
+    c: *mut signalr_connection,
+    method: *const c_char,
+    callback: Option<F>,
+    userdata: UserData,
+    out_handler_id: *mut u64,
+    kind: fn(F) -> Kind,
+) -> FfiResult<()> {
+    let conn = connection_arg(c)?;
+    let method = method_arg(method)?;
+    require_callback(&callback, "callback")?;
+    let out = out_arg(out_handler_id, "out_handler_id")?;
+    *out = register(&conn, method, kind(callback.expect("checked")), userdata)?;
+    Ok(())
+}
+
 /// Runs in the receive loop: flush what completed before, then queue the handler's call.
 fn queue(weak: &Weak<Connection>, call: Call) {
     let Some(conn) = weak.upgrade() else { return };
@@ -299,13 +317,7 @@ pub unsafe extern "C" fn signalr_connection_on(
 ) -> signalr_result {
     ffi_call!({
         let userdata = UserData::new(userdata, userdata_free);
-        let conn = connection_arg(c)?;
-        let method = method_arg(method)?;
-        require_callback(&callback, "callback")?;
-        let out = out_arg(out_handler_id, "out_handler_id")?;
-        let callback = callback.expect("checked");
-        *out = register(&conn, method, Kind::Plain(callback), userdata)?;
-        Ok(())
+        register_entry(c, method, callback, userdata, out_handler_id, Kind::Plain)
     })
 }
 
@@ -331,13 +343,7 @@ pub unsafe extern "C" fn signalr_connection_on_batch(
 ) -> signalr_result {
     ffi_call!({
         let userdata = UserData::new(userdata, userdata_free);
-        let conn = connection_arg(c)?;
-        let method = method_arg(method)?;
-        require_callback(&callback, "callback")?;
-        let out = out_arg(out_handler_id, "out_handler_id")?;
-        let callback = callback.expect("checked");
-        *out = register(&conn, method, Kind::Batch(callback), userdata)?;
-        Ok(())
+        register_entry(c, method, callback, userdata, out_handler_id, Kind::Batch)
     })
 }
 
@@ -359,13 +365,7 @@ pub unsafe extern "C" fn signalr_connection_on_invocation(
 ) -> signalr_result {
     ffi_call!({
         let userdata = UserData::new(userdata, userdata_free);
-        let conn = connection_arg(c)?;
-        let method = method_arg(method)?;
-        require_callback(&callback, "callback")?;
-        let out = out_arg(out_handler_id, "out_handler_id")?;
-        let callback = callback.expect("checked");
-        *out = register(&conn, method, Kind::Invocation(callback), userdata)?;
-        Ok(())
+        register_entry(c, method, callback, userdata, out_handler_id, Kind::Invocation)
     })
 }
 
