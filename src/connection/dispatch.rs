@@ -6,6 +6,7 @@
 //! so the session may continue on a new transport.
 
 use std::panic::AssertUnwindSafe;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -56,6 +57,8 @@ pub(crate) struct ReceiveLoop<'a> {
 impl ReceiveLoop<'_> {
     pub async fn run(self) -> Ended {
         let ReceiveLoop { session, handlers: registry, reader, messages, stop, server_timeout, mut tracker } = self;
+        // However the loop ends, handlers learn that nothing more is coming for now.
+        let _caught_up = CaughtUpOnDrop(registry);
         let mut handlers = registry.snapshot();
         let link = session.writer().link();
         let link_broken = link.cancelled();
@@ -100,7 +103,7 @@ impl ReceiveLoop<'_> {
                 _ = &mut link_broken => {
                     return Ended::dropped(Some(Error::Transport("the connection was lost while sending".into())));
                 }
-                chunk = reader.recv() => match chunk {
+                chunk = recv_or_caught_up(reader, registry) => match chunk {
                     Some(Ok(bytes)) => {
                         if let Some(t) = timeout.as_mut() {
                             t.touch();
@@ -126,6 +129,30 @@ impl ReceiveLoop<'_> {
                 }
             }
         }
+    }
+}
+
+/// The next chunk; when none is ready yet, the handlers are told first that they have seen
+/// everything received so far.
+async fn recv_or_caught_up(reader: &mut TransportReader, handlers: &Handlers) -> Option<crate::error::Result<bytes::Bytes>> {
+    let mut recv = std::pin::pin!(reader.recv());
+    let mut told = false;
+    std::future::poll_fn(|cx| {
+        let poll = recv.as_mut().poll(cx);
+        if poll.is_pending() && !told {
+            told = true;
+            handlers.caught_up();
+        }
+        poll
+    })
+    .await
+}
+
+struct CaughtUpOnDrop<'a>(&'a Handlers);
+
+impl Drop for CaughtUpOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.caught_up();
     }
 }
 

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use crate::connection::responder::Responder;
 use crate::error::{Error, Result};
@@ -39,7 +39,12 @@ pub(crate) struct Handlers {
     map: RwLock<Arc<HandlerMap>>,
     version: AtomicU64,
     next_id: AtomicU64,
+    /// See [`Handlers::set_caught_up`].
+    caught_up: OnceLock<CaughtUp>,
 }
+
+/// Told when the receive loop has dispatched everything received and is about to wait.
+pub(crate) type CaughtUp = Box<dyn Fn() + Send + Sync>;
 
 /// Lower-cases a method name the way lookups do.
 pub(crate) fn method_key(name: &str) -> std::borrow::Cow<'_, str> {
@@ -131,6 +136,20 @@ impl Handlers {
             });
             Ok(())
         });
+    }
+
+    /// For handlers that hand their calls to another thread: `hook` runs on the receive task
+    /// each time it has handled every message received so far and waits for more, so that the
+    /// other thread can be woken once per burst of messages instead of once per call. One hook
+    /// per connection; a second is ignored.
+    pub fn set_caught_up(&self, hook: CaughtUp) {
+        let _ = self.caught_up.set(hook);
+    }
+
+    pub fn caught_up(&self) {
+        if let Some(hook) = self.caught_up.get() {
+            hook();
+        }
     }
 
     /// A snapshot for the receive loop.

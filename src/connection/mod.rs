@@ -367,6 +367,11 @@ impl HubConnection {
         self.inner().handlers.add_notify(method, Arc::new(handler))
     }
 
+    /// See [`handlers::Handlers::set_caught_up`] (for the C API's callback thread).
+    pub(crate) fn on_caught_up(&self, hook: impl Fn() + Send + Sync + 'static) {
+        self.inner().handlers.set_caught_up(Box::new(hook));
+    }
+
     /// Registers the handler that answers server invocations of `method` that expect a result.
     /// One per method. The handler receives a [`Responder`] that may be completed later from any
     /// thread; dropped unanswered it sends an error.

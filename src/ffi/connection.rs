@@ -76,7 +76,7 @@ pub(crate) struct Connection {
 impl Connection {
     /// Wraps a built core connection and starts its callback thread.
     pub fn new(hub: HubConnection, slots: Vec<Arc<dyn Slot>>) -> FfiResult<Arc<Connection>> {
-        let (dispatcher, jobs) = Dispatcher::new();
+        let dispatcher = Dispatcher::new();
         let conn = Arc::new_cyclic(|me| Connection {
             me: me.clone(),
             hub,
@@ -87,7 +87,7 @@ impl Connection {
             slots,
             freed: AtomicBool::new(false),
         });
-        Dispatcher::start(&conn, jobs)
+        Dispatcher::start(&conn)
             .map_err(|e| Failure::new(signalr_result::Internal, format!("cannot start the callback thread: {e}")))?;
         super::lifecycle::attach(&conn);
         Ok(conn)

@@ -409,10 +409,8 @@ pub unsafe extern "C" fn signalr_connection_remove_handler(c: *mut signalr_conne
 
 #[cfg(test)]
 mod tests {
-    use std::sync::mpsc;
-
     use super::*;
-    use crate::ffi::dispatcher::Job;
+    use crate::ffi::dispatcher::Dispatcher;
 
     fn call(reg: u64, json: &str) -> Call {
         Call { reg, args: Payload { format: Format::Json, bytes: json.to_owned().into() }, responder: None }
@@ -420,10 +418,10 @@ mod tests {
 
     #[test]
     fn a_batch_takes_the_queued_calls_of_its_registration_up_to_the_cap() {
-        let (tx, rx) = mpsc::channel();
-        let mut queue = Queue::new(rx);
+        let d = Dispatcher::new();
+        let mut queue = d.test_queue();
         for i in 1..BATCH_MAX_CALLS + 10 {
-            tx.send(Job::Call(call(7, &format!("[{i}]")))).unwrap();
+            d.send_call(call(7, &format!("[{i}]")));
         }
         let (json, count) = batch_json(call(7, "[0]"), &mut queue);
         assert_eq!(count, BATCH_MAX_CALLS);
@@ -432,7 +430,7 @@ mod tests {
         let calls: Vec<(usize,)> = serde_json::from_str(text).unwrap();
         assert!(calls.iter().enumerate().all(|(i, c)| c.0 == i));
         // The rest waits for the next batch, which ends at another registration's call.
-        tx.send(Job::Call(call(8, "[]"))).unwrap();
+        d.send_call(call(8, "[]"));
         let Some(next) = queue.next_call_if(|_| true) else { panic!("the rest is queued") };
         let (json, count) = batch_json(next, &mut queue);
         assert_eq!((count, &json[..]), (10, &b"[[1024],[1025],[1026],[1027],[1028],[1029],[1030],[1031],[1032],[1033]]\0"[..]));
@@ -441,12 +439,12 @@ mod tests {
 
     #[test]
     fn a_call_whose_arguments_cannot_be_json_is_left_out_of_its_batch() {
-        let (tx, rx) = mpsc::channel();
-        let mut queue = Queue::new(rx);
-        tx.send(Job::Call(call(1, "[\"a\u{1e}\"]"))).unwrap(); // a raw record separator
-        tx.send(Job::Call(call(1, "[2]"))).unwrap();
+        let d = Dispatcher::new();
+        let mut queue = d.test_queue();
+        d.send_call(call(1, "[\"a\u{1e}\"]")); // a raw record separator
+        d.send_call(call(1, "[2]"));
         let msgpack = Payload::from_value(&("m", 3), Format::MessagePack).unwrap();
-        tx.send(Job::Call(Call { reg: 1, args: msgpack, responder: None })).unwrap();
+        d.send_call(Call { reg: 1, args: msgpack, responder: None });
         let (json, count) = batch_json(call(1, "[1]"), &mut queue);
         assert_eq!((count, &json[..]), (3, &b"[[1],[2],[\"m\",3]]\0"[..]));
     }

@@ -133,8 +133,11 @@ pub(crate) fn attach(conn: &Arc<Connection>) {
     let jobs = conn.dispatcher.sender();
     conn.hub.on_state_changed(move |old, new| {
         let (old, new) = (signalr_connection_state::from(old) as u32, signalr_connection_state::from(new) as u32);
-        let _ = jobs.send(Job::Callback(Box::new(move |conn| conn.lifecycle.state_changed(old, new))));
+        jobs.send(Job::Callback(Box::new(move |conn| conn.lifecycle.state_changed(old, new))));
     });
+    // Handler calls wake the callback thread once per burst (see the dispatcher).
+    let jobs = conn.dispatcher.sender();
+    conn.hub.on_caught_up(move || jobs.caught_up());
     let weak = Arc::downgrade(conn);
     conn.hub.on_close(move |error| {
         let error = error.cloned();
