@@ -155,8 +155,17 @@ struct OpState {
 struct OpWaker {
     id: u64,
     queued: AtomicBool,
-    ready: Arc<Mutex<Vec<u64>>>,
+    ready: Arc<Ready>,
     task: AtomicWaker,
+}
+
+/// Ids of operations woken since they were last pumped, in wake order.
+#[derive(Default)]
+struct Ready {
+    ids: Mutex<Vec<u64>>,
+    /// Whether `ids` may be non-empty: lets the receive loop's flush before every handler call
+    /// skip the lock.
+    any: AtomicBool,
 }
 
 impl Wake for OpWaker {
@@ -166,7 +175,9 @@ impl Wake for OpWaker {
 
     fn wake_by_ref(self: &Arc<Self>) {
         if !self.queued.swap(true, Ordering::AcqRel) {
-            lock(&self.ready).push(self.id);
+            let mut ids = lock(&self.ready.ids);
+            ids.push(self.id);
+            self.ready.any.store(true, Ordering::Release);
         }
         self.task.wake();
     }
@@ -180,8 +191,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 #[derive(Default)]
 pub(crate) struct Ops {
     table: Mutex<Table>,
-    /// Ids of operations woken since they were last pumped, in wake order.
-    ready: Arc<Mutex<Vec<u64>>>,
+    ready: Arc<Ready>,
     /// Held while pumping, so that two pumpers cannot reorder the jobs of different operations.
     pumping: Mutex<()>,
 }
@@ -216,11 +226,16 @@ impl Ops {
 
     /// Turns everything ready so far into jobs. Called by hooks before they queue their own job.
     pub fn flush(&self) {
-        if lock(&self.ready).is_empty() {
+        if !self.ready.any.load(Ordering::Acquire) {
             return;
         }
         let _pumping = lock(&self.pumping);
-        let ids = std::mem::take(&mut *lock(&self.ready));
+        let ids = {
+            let mut ids = lock(&self.ready.ids);
+            // Cleared under the lock: an id pushed after this sets it again.
+            self.ready.any.store(false, Ordering::Release);
+            std::mem::take(&mut *ids)
+        };
         for id in ids {
             let op = lock(&self.table).ops.get(&id).cloned();
             if let Some(op) = op {
@@ -320,7 +335,7 @@ impl Op {
         let Some(conn) = self.conn.upgrade() else { return Poll::Ready(()) };
         let _pumping = lock(&conn.ops.pumping);
         if self.waker.queued.swap(false, Ordering::AcqRel) {
-            lock(&conn.ops.ready).retain(|&id| id != self.id);
+            lock(&conn.ops.ready.ids).retain(|&id| id != self.id);
         }
         self.pump()
     }
