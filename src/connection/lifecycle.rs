@@ -131,6 +131,10 @@ async fn resume_session(inner: &Inner, lifecycle: &Lifecycle, session: &Session,
 }
 
 /// Runs sessions until the connection is over, reconnecting in between when allowed.
+///
+/// This future lives as long as the connection: the rare steps (stop, stateful re-connect,
+/// reconnect, each holding a whole connect's state) are boxed when they happen, so that an idle
+/// connection's task holds little more than its receive loop.
 async fn drive(inner: Arc<Inner>, lifecycle: Arc<Lifecycle>, mut session: Arc<Session>, mut rx: Receiving) {
     let close_cause = loop {
         let ended = ReceiveLoop {
@@ -147,14 +151,14 @@ async fn drive(inner: Arc<Inner>, lifecycle: Arc<Lifecycle>, mut session: Arc<Se
         let (cause, may_reconnect) = match ended {
             Ended::Stopped => {
                 inner.lock_state().set(ConnectionState::Disconnecting);
-                session.stop().await;
+                Box::pin(session.stop()).await;
                 drop(rx);
                 break None;
             }
             Ended::Lost { mut cause, reconnect, dropped } => {
                 if dropped && rx.stateful.is_some() && !lifecycle.stop.is_cancelled() {
                     tracing::info!("transport lost ({cause:?}); stateful re-connect");
-                    match resume_session(&inner, &lifecycle, &session, &mut rx).await {
+                    match Box::pin(resume_session(&inner, &lifecycle, &session, &mut rx)).await {
                         Ok(()) => continue,
                         Err(e) => {
                             tracing::info!("stateful re-connect failed: {e}");
@@ -181,7 +185,7 @@ async fn drive(inner: Arc<Inner>, lifecycle: Arc<Lifecycle>, mut session: Arc<Se
         if !may_reconnect || inner.config.reconnect.is_none() {
             break cause;
         }
-        match reconnect(&inner, &lifecycle, cause).await {
+        match Box::pin(reconnect(&inner, &lifecycle, cause)).await {
             Reconnect::Connected(new_session, new_rx) => {
                 session = new_session;
                 rx = *new_rx;
