@@ -294,11 +294,7 @@ namespace SignalR.Native
         public IDisposable OnRaw(string methodName, Func<string, Task> handler)
         {
             if (handler == null) throw new ArgumentNullException(nameof(handler));
-            var registration = new HandlerRegistration(core, methodName, handler);
-            ulong id = 0;
-            Trampolines.Register(ud => NativeMethods.signalr_connection_on(Handle, Encode(methodName, nameof(methodName)),
-                Trampolines.Handler, ud, Trampolines.FreeUserdata, out id), registration);
-            return new Subscription(this, id);
+            return AddHandler(methodName, new HandlerRegistration(methodName, handler));
         }
 
         public IDisposable OnRaw(string methodName, Action<string> handler)
@@ -314,8 +310,7 @@ namespace SignalR.Native
         {
             if (parameterTypes == null) throw new ArgumentNullException(nameof(parameterTypes));
             if (handler == null) throw new ArgumentNullException(nameof(handler));
-            var serializer = core.Serializer;   // the closure must not capture `this` (see ConnectionCore)
-            return OnRaw(methodName, (Func<string, Task>)(json => handler(ReadArgs(serializer, json, parameterTypes))));
+            return AddHandler(methodName, new HandlerRegistration(methodName, (Type[])parameterTypes.Clone(), core.Serializer, handler));
         }
 
         public IDisposable On(string methodName, Action handler)
@@ -349,11 +344,7 @@ namespace SignalR.Native
         public IDisposable OnRaw(string methodName, Func<string, Task<string>> handler)
         {
             if (handler == null) throw new ArgumentNullException(nameof(handler));
-            var registration = new ResultHandlerRegistration(core, methodName, handler);
-            ulong id = 0;
-            Trampolines.Register(ud => NativeMethods.signalr_connection_on_invocation(Handle, Encode(methodName, nameof(methodName)),
-                Trampolines.InvocationHandler, ud, Trampolines.FreeUserdata, out id), registration);
-            return new Subscription(this, id);
+            return AddHandler(methodName, new ResultHandlerRegistration(core, methodName, handler));
         }
 
         /// <summary>Client-result handler core: arguments of the given types, a result of
@@ -393,21 +384,93 @@ namespace SignalR.Native
         /// <summary>Removes every handler of a method.</summary>
         public void Remove(string methodName)
         {
-            SignalRException.Check(NativeMethods.signalr_connection_off(Handle, Encode(methodName, nameof(methodName))));
+            byte[] name = Encode(methodName, nameof(methodName));
+            lock (core.Methods)
+            {
+                ClientMethod method;
+                string key = methodName.ToLowerInvariant();
+                if (core.Methods.TryGetValue(key, out method))
+                {
+                    core.Methods.Remove(key);
+                    method.Clear();
+                }
+                SignalRException.Check(NativeMethods.signalr_connection_off(Handle, name));
+            }
+        }
+
+        // Handlers are kept per method (ClientMethod); the library sees one batch handler and one
+        // invocation handler per method, registered with the method's first handler and removed
+        // with its last. `registration` is a HandlerRegistration or a ResultHandlerRegistration.
+        private IDisposable AddHandler(string methodName, object registration)
+        {
+            byte[] name = Encode(methodName, nameof(methodName));
+            var plain = registration as HandlerRegistration;
+            ClientMethod method;
+            lock (core.Methods)
+            {
+                ConnectionHandle h = Handle;
+                string key = methodName.ToLowerInvariant();
+                bool existing = core.Methods.TryGetValue(key, out method);
+                if (!existing) method = new ClientMethod(core, methodName, key);
+                if (plain != null) method.Add(plain);
+                else if (method.HasResultHandler)
+                    throw new SignalRException(ResultCode.InvalidState, "a result handler is already registered for '" + methodName + "'");
+                else method.SetResultHandler((ResultHandlerRegistration)registration);
+                if (!existing)
+                {
+                    // Handlers first, so no call that the registrations let through is dropped.
+                    ulong batchId = 0, invocationId = 0;
+                    Trampolines.Register(ud => NativeMethods.signalr_connection_on_batch(h, name,
+                        Trampolines.BatchHandler, ud, Trampolines.FreeUserdata, out batchId), method);
+                    try
+                    {
+                        Trampolines.Register(ud => NativeMethods.signalr_connection_on_invocation(h, name,
+                            Trampolines.InvocationHandler, ud, Trampolines.FreeUserdata, out invocationId), method);
+                    }
+                    catch
+                    {
+                        NativeMethods.signalr_connection_remove_handler(h, batchId);
+                        throw;
+                    }
+                    method.BatchId = batchId;
+                    method.InvocationId = invocationId;
+                    core.Methods.Add(key, method);
+                }
+            }
+            return new Subscription(this, method, registration);
+        }
+
+        private void RemoveHandler(ClientMethod method, object registration)
+        {
+            lock (core.Methods)
+            {
+                if (!method.Remove(registration) || !method.IsEmpty) return;
+                // The method's last handler: its registrations go (Remove may have done it already).
+                ClientMethod filed;
+                if (core.Methods.TryGetValue(method.Key, out filed) && filed == method) core.Methods.Remove(method.Key);
+                NativeMethods.signalr_connection_remove_handler(handle, method.BatchId);
+                NativeMethods.signalr_connection_remove_handler(handle, method.InvocationId);
+            }
         }
 
         private sealed class Subscription : IDisposable
         {
             private HubConnection connection;
-            private readonly ulong id;
+            private readonly ClientMethod method;
+            private readonly object registration;
 
-            internal Subscription(HubConnection connection, ulong id) { this.connection = connection; this.id = id; }
+            internal Subscription(HubConnection connection, ClientMethod method, object registration)
+            {
+                this.connection = connection;
+                this.method = method;
+                this.registration = registration;
+            }
 
             public void Dispose()
             {
                 var c = Interlocked.Exchange(ref connection, null);
                 if (c == null || c.handle.IsClosed) return;
-                try { NativeMethods.signalr_connection_remove_handler(c.handle, id); }
+                try { c.RemoveHandler(method, registration); }
                 catch (ObjectDisposedException) { }
             }
         }

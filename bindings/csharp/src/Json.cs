@@ -51,6 +51,46 @@ namespace SignalR.Native
             }
         }
 
+        /// <summary>Reads the JSON text <c>text[start..end)</c>: integers and strings without
+        /// escapes straight from the span, anything else as <see cref="Deserialize"/> does.</summary>
+        internal object DeserializeSpan(string text, int start, int end, Type type)
+        {
+            int len = end - start;
+            if (type == typeof(string))
+            {
+                if (len >= 2 && text[start] == '"' && text.IndexOf('\\', start, len) < 0)
+                    return text.Substring(start + 1, len - 2);
+            }
+            else if (type == typeof(int) || type == typeof(long))
+            {
+                long v;
+                if (TryParseInteger(text, start, end, out v))
+                {
+                    if (type == typeof(long)) return v;
+                    if (v >= int.MinValue && v <= int.MaxValue) return (int)v;
+                }
+            }
+            return Deserialize(text.Substring(start, len), type);
+        }
+
+        // -?[0-9]{1,18}, which always fits a long; anything else is left to the full parser.
+        private static bool TryParseInteger(string text, int start, int end, out long value)
+        {
+            value = 0;
+            int i = start;
+            bool negative = i < end && text[i] == '-';
+            if (negative) i++;
+            if (i == end || end - i > 18) return false;
+            for (; i < end; i++)
+            {
+                int d = text[i] - '0';
+                if ((uint)d > 9) return false;
+                value = value * 10 + d;
+            }
+            if (negative) value = -value;
+            return true;
+        }
+
         public object Deserialize(string json, Type type)
         {
             if (json == null) throw new ArgumentNullException(nameof(json));
@@ -161,6 +201,211 @@ namespace SignalR.Native
         {
             while (i < s.Length && char.IsWhiteSpace(s[i])) i++;
             return i;
+        }
+    }
+
+    /// <summary>Where the calls of a batch handler's JSON (<c>[[1,"a"],[2,"b"]]</c>, see
+    /// signalr_batch_handler_callback) or the arguments of one call (<c>[1,"a"]</c>) lie in the
+    /// text, found in one pass without parsing values: each call's argument array and each
+    /// argument come out as their raw JSON text (substrings, never re-serialized).</summary>
+    internal sealed class CallBatch
+    {
+        internal readonly string Text;
+
+        private readonly bool single;
+        private bool located;
+        private int count;
+        private int[] calls;        // per call: start and end of its array text, index of its first argument
+        private int[] args;         // per argument: start and end
+        private int argCount;
+        private string[] callTexts; // the calls' texts, made on first use
+
+        private CallBatch(string text, bool single)
+        {
+            Text = text;
+            this.single = single;
+        }
+
+        /// <summary>A batch of <paramref name="expected"/> calls (a hint for the buffers).</summary>
+        /// <exception cref="FormatException">the text is not a JSON array of arrays</exception>
+        internal static CallBatch Parse(string batch, int expected)
+        {
+            var b = new CallBatch(batch, false);
+            b.Locate(expected);
+            return b;
+        }
+
+        /// <summary>One call's arguments; located when an argument is first asked for, so a
+        /// handler that only wants the raw text never pays for it.</summary>
+        internal static CallBatch Single(string argsJson)
+        {
+            return new CallBatch(argsJson, true);
+        }
+
+        /// <summary>The number of calls (1 for <see cref="Single"/>).</summary>
+        internal int Count { get { return single ? 1 : count; } }
+
+        /// <summary>The arguments of call <paramref name="call"/> as JSON array text.</summary>
+        internal string CallText(int call)
+        {
+            if (single) return Text;
+            if (callTexts == null) callTexts = new string[count];
+            string t = callTexts[call];
+            if (t == null)
+            {
+                int start = calls[3 * call], end = calls[3 * call + 1];
+                t = callTexts[call] = Text.Substring(start, end - start);
+            }
+            return t;
+        }
+
+        /// <summary>The arguments of call <paramref name="call"/> read as <paramref name="types"/>.</summary>
+        /// <exception cref="FormatException">another number of arguments (or malformed text)</exception>
+        internal object[] ReadArgs(int call, IJsonSerializer serializer, Type[] types)
+        {
+            if (!located) Locate(1);
+            int first = calls[3 * call + 2];
+            int n = (call + 1 < count ? calls[3 * call + 5] : argCount) - first;
+            if (n != types.Length)
+                throw new FormatException("expected " + types.Length + " argument(s), got " + n + ": " + CallText(call));
+            var values = new object[n];
+            var fast = serializer as DefaultJsonSerializer;
+            for (int k = 0; k < n; k++)
+            {
+                int start = args[2 * (first + k)], end = args[2 * (first + k) + 1];
+                values[k] = fast != null
+                    ? fast.DeserializeSpan(Text, start, end, types[k])
+                    : serializer.Deserialize(Text.Substring(start, end - start), types[k]);
+            }
+            return values;
+        }
+
+        // Fills calls/args; on a FormatException nothing counts as located (a single call's
+        // next reader then fails the same way).
+        private void Locate(int expected)
+        {
+            if (expected < 1) expected = 1;
+            count = argCount = 0;
+            calls = new int[3 * expected];
+            args = new int[4 * expected];
+            Scan();
+            located = true;
+        }
+
+        private unsafe void Scan()
+        {
+            fixed (char* p = Text)
+            {
+                int n = Text.Length;
+                if (single)
+                {
+                    int end = Call(p, SkipSpace(p, 0, n), n);
+                    if (SkipSpace(p, end, n) != n) throw Malformed("text after the arguments");
+                    return;
+                }
+                int i = SkipSpace(p, 0, n);
+                if (i >= n || p[i] != '[') throw Malformed("expected a JSON array of calls");
+                i = SkipSpace(p, i + 1, n);
+                if (i < n && p[i] == ']') return;
+                while (true)
+                {
+                    i = SkipSpace(p, Call(p, i, n), n);
+                    if (i >= n) throw Malformed("unterminated batch");
+                    if (p[i] == ']') break;
+                    if (p[i] != ',') throw Malformed("expected ',' or ']' after a call");
+                    i = SkipSpace(p, i + 1, n);
+                }
+                if (SkipSpace(p, i + 1, n) != n) throw Malformed("text after the batch");
+            }
+        }
+
+        // Records the argument array at p[i] and its elements; returns the index after it.
+        private unsafe int Call(char* p, int i, int n)
+        {
+            if (i >= n || p[i] != '[') throw Malformed("expected a call's argument array");
+            int start = i, first = argCount;
+            i = SkipSpace(p, i + 1, n);
+            if (i < n && p[i] == ']') { AddCall(start, i + 1, first); return i + 1; }
+            while (true)
+            {
+                int valueStart = i;
+                i = SkipValue(p, i, n);
+                AddArg(valueStart, i);
+                i = SkipSpace(p, i, n);
+                if (i >= n) throw Malformed("unterminated argument array");
+                if (p[i] == ']') { AddCall(start, i + 1, first); return i + 1; }
+                if (p[i] != ',') throw Malformed("expected ',' or ']' after an argument");
+                i = SkipSpace(p, i + 1, n);
+            }
+        }
+
+        private void AddCall(int start, int end, int firstArg)
+        {
+            if (3 * count + 3 > calls.Length) Array.Resize(ref calls, 2 * calls.Length);
+            calls[3 * count] = start;
+            calls[3 * count + 1] = end;
+            calls[3 * count + 2] = firstArg;
+            count++;
+        }
+
+        private void AddArg(int start, int end)
+        {
+            if (2 * argCount + 2 > args.Length) Array.Resize(ref args, 2 * args.Length);
+            args[2 * argCount] = start;
+            args[2 * argCount + 1] = end;
+            argCount++;
+        }
+
+        // The end of the JSON value at p[i]: a string, an array or object (nesting counted,
+        // strings skipped), or a number/true/false/null (up to a delimiter).
+        private static unsafe int SkipValue(char* p, int i, int n)
+        {
+            if (i >= n) throw Malformed("expected a value");
+            char c = p[i];
+            if (c == '"') return SkipString(p, i, n);
+            if (c == '[' || c == '{')
+            {
+                int depth = 0;
+                for (; i < n; i++)
+                {
+                    c = p[i];
+                    if (c == '"') i = SkipString(p, i, n) - 1;
+                    else if (c == '[' || c == '{') depth++;
+                    else if ((c == ']' || c == '}') && --depth == 0) return i + 1;
+                }
+                throw Malformed("unterminated array or object");
+            }
+            int start = i;
+            while (i < n && (c = p[i]) != ',' && c != ']' && c != '}' && !IsSpace(c)) i++;
+            if (i == start) throw Malformed("expected a value");
+            return i;
+        }
+
+        private static unsafe int SkipString(char* p, int i, int n)
+        {
+            for (i++; i < n; i++)
+            {
+                char c = p[i];
+                if (c == '\\') i++;
+                else if (c == '"') return i + 1;
+            }
+            throw Malformed("unterminated string");
+        }
+
+        private static unsafe int SkipSpace(char* p, int i, int n)
+        {
+            while (i < n && IsSpace(p[i])) i++;
+            return i;
+        }
+
+        private static bool IsSpace(char c)
+        {
+            return c == ' ' || c == '\n' || c == '\r' || c == '\t';
+        }
+
+        private static FormatException Malformed(string what)
+        {
+            return new FormatException("malformed call arguments: " + what);
         }
     }
 }

@@ -27,6 +27,10 @@ namespace SignalR.Native
             IntPtr method, UIntPtr methodLen, IntPtr argsJson, UIntPtr argsLen);
 
         [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+        internal delegate void BatchHandlerCallback(IntPtr userdata,
+            IntPtr method, UIntPtr methodLen, IntPtr callsJson, UIntPtr callsLen, UIntPtr count);
+
+        [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
         internal delegate void InvocationHandlerCallback(IntPtr userdata,
             IntPtr method, UIntPtr methodLen, IntPtr argsJson, UIntPtr argsLen, IntPtr responder);
 
@@ -185,6 +189,10 @@ namespace SignalR.Native
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
         internal static extern uint signalr_connection_on(ConnectionHandle c, byte[] method,
             HandlerCallback cb, IntPtr ud, UserdataFree udFree, out ulong handlerId);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern uint signalr_connection_on_batch(ConnectionHandle c, byte[] method,
+            BatchHandlerCallback cb, IntPtr ud, UserdataFree udFree, out ulong handlerId);
 
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
         internal static extern uint signalr_connection_on_invocation(ConnectionHandle c, byte[] method,

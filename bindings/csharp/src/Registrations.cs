@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Threading;
 using System.Threading.Tasks;
 
@@ -12,6 +13,10 @@ namespace SignalR.Native
         internal readonly IJsonSerializer Serializer;
         internal readonly Logger Logger;
         internal readonly SerialQueue Queue;
+
+        /// <summary>The client methods with handlers, by lower-cased name (the library matches
+        /// names case-insensitively). Also the lock for registering and removing handlers.</summary>
+        internal readonly Dictionary<string, ClientMethod> Methods = new Dictionary<string, ClientMethod>();
 
         internal Func<Exception, Task> Closed;
         internal Func<Exception, Task> Reconnecting;
@@ -60,39 +65,42 @@ namespace SignalR.Native
         }
     }
 
-    /// <summary>One On(...) registration: the library's arguments (a JSON array) go through the
-    /// connection's queue to the user's handler.</summary>
+    /// <summary>One On(...)/OnRaw(...) handler of a client method: raw (it gets a call's
+    /// arguments as JSON array text) or typed (it gets them read as its parameter types). Its
+    /// <see cref="ClientMethod"/> runs it for each call.</summary>
     internal sealed class HandlerRegistration
     {
-        private readonly ConnectionCore core;
-        private readonly string method;
-        private readonly Func<string, Task> handler;
+        internal readonly string Method;
+        private readonly Func<string, Task> raw;
+        private readonly Type[] types;
+        private readonly IJsonSerializer serializer;
+        private readonly Func<object[], Task> typed;
 
-        internal HandlerRegistration(ConnectionCore core, string method, Func<string, Task> handler)
+        internal HandlerRegistration(string method, Func<string, Task> raw)
         {
-            this.core = core;
-            this.method = method;
-            this.handler = handler;
+            Method = method;
+            this.raw = raw;
         }
 
-        internal void Dispatch(string argsJson)
+        internal HandlerRegistration(string method, Type[] types, IJsonSerializer serializer, Func<object[], Task> typed)
         {
-            core.Queue.Post(() => Run(argsJson));
+            Method = method;
+            this.types = types;
+            this.serializer = serializer;
+            this.typed = typed;
         }
 
-        private Task Run(string argsJson)
+        /// <summary>Runs the handler for call <paramref name="call"/> of <paramref name="calls"/>;
+        /// throws what the handler throws, and FormatException for arguments that do not fit.</summary>
+        internal Task Invoke(CallBatch calls, int call)
         {
-            try { return handler(argsJson); }
-            catch (Exception e)
-            {
-                core.Logger.Log(LogLevel.Error, "The handler for '" + method + "' threw an exception", e);
-                return null;
-            }
+            return raw != null ? raw(calls.CallText(call)) : typed(calls.ReadArgs(call, serializer, types));
         }
     }
 
-    /// <summary>One client-result handler: its value (or its exception's message) answers the
-    /// server through the responder, which is consumed exactly once.</summary>
+    /// <summary>The client-result handler of a method: its value (or its exception's message)
+    /// answers the server through the responder, which is consumed exactly once. Calls that
+    /// expect no result run it too, without a responder (its value goes nowhere).</summary>
     internal sealed class ResultHandlerRegistration
     {
         private readonly ConnectionCore core;
@@ -106,30 +114,21 @@ namespace SignalR.Native
             this.handler = handler;
         }
 
-        internal void Dispatch(string argsJson, ResponderHandle responder)
-        {
-            core.Queue.Post(() => Run(argsJson, responder));
-        }
-
-        private async Task Run(string argsJson, ResponderHandle responder)
+        /// <summary>Never faults: the handler's failure is logged and, with a responder, sent.</summary>
+        internal async Task Run(string argsJson, ResponderHandle responder)
         {
             string result = null;
             Exception failure = null;
             try { result = await handler(argsJson).ConfigureAwait(false); }
             catch (Exception e) { failure = e; }
 
-            IntPtr r = responder.Consume();
-            if (r == IntPtr.Zero) return;
-            uint rc;
-            if (failure == null)
-            {
-                rc = NativeMethods.signalr_responder_complete(r, Utf8.Encode(result ?? "null"));
-            }
-            else
-            {
+            if (failure != null)
                 core.Logger.Log(LogLevel.Error, "The client-result handler for '" + method + "' threw an exception", failure);
-                rc = NativeMethods.signalr_responder_complete_with_error(r, Utf8.Encode(failure.Message));
-            }
+            IntPtr r = responder == null ? IntPtr.Zero : responder.Consume();
+            if (r == IntPtr.Zero) return;
+            uint rc = failure == null
+                ? NativeMethods.signalr_responder_complete(r, Utf8.Encode(result ?? "null"))
+                : NativeMethods.signalr_responder_complete_with_error(r, Utf8.Encode(failure.Message));
             if (rc != 0)
                 core.Logger.Log(LogLevel.Warning, "Could not answer the server's '" + method + "' invocation: " + SignalRException.Last(rc).Message);
         }

@@ -36,7 +36,7 @@ namespace SignalR.Native
         internal static readonly NativeMethods.UserdataFree FreeUserdata = OnFreeUserdata;
         internal static readonly NativeMethods.CompletionCallback Completion = OnCompletion;
         internal static readonly NativeMethods.StreamItemCallback StreamItem = OnStreamItem;
-        internal static readonly NativeMethods.HandlerCallback Handler = OnHandler;
+        internal static readonly NativeMethods.BatchHandlerCallback BatchHandler = OnBatchHandler;
         internal static readonly NativeMethods.InvocationHandlerCallback InvocationHandler = OnInvocationHandler;
         internal static readonly NativeMethods.ErrorEventCallback Closed = OnClosed;
         internal static readonly NativeMethods.ErrorEventCallback Reconnecting = OnReconnecting;
@@ -120,13 +120,16 @@ namespace SignalR.Native
             catch (Exception e) { Fatal(e); }
         }
 
-        [MonoPInvokeCallback(typeof(NativeMethods.HandlerCallback))]
-        private static void OnHandler(IntPtr userdata, IntPtr method, UIntPtr methodLen, IntPtr args, UIntPtr argsLen)
+        // The calls of a client method that expect no result, many per callback: the whole
+        // batch is copied once and goes to the connection's queue as one item.
+        [MonoPInvokeCallback(typeof(NativeMethods.BatchHandlerCallback))]
+        private static void OnBatchHandler(IntPtr userdata, IntPtr method, UIntPtr methodLen, IntPtr calls, UIntPtr callsLen, UIntPtr count)
         {
-            try { Target<HandlerRegistration>(userdata).Dispatch(Utf8.Decode(args, argsLen)); }
+            try { Target<ClientMethod>(userdata).OnBatch(calls, callsLen, count); }
             catch (Exception e) { Fatal(e); }
         }
 
+        // A call of a client method with an invocation id (client results).
         [MonoPInvokeCallback(typeof(NativeMethods.InvocationHandlerCallback))]
         private static void OnInvocationHandler(IntPtr userdata, IntPtr method, UIntPtr methodLen, IntPtr args, UIntPtr argsLen, IntPtr responder)
         {
@@ -134,7 +137,7 @@ namespace SignalR.Native
             {
                 // Own the responder first, so it is answered (or freed) whatever happens next.
                 var owned = new ResponderHandle(responder);
-                Target<ResultHandlerRegistration>(userdata).Dispatch(Utf8.Decode(args, argsLen), owned);
+                Target<ClientMethod>(userdata).OnInvocation(Utf8.Decode(args, argsLen), owned);
             }
             catch (Exception e) { Fatal(e); }
         }
