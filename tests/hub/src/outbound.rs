@@ -73,6 +73,15 @@ struct Inner {
     replay: Option<ReplayBuffer>,
 }
 
+impl Inner {
+    /// Whether a message may be queued now: the queue is under its limit (or parked), and for a
+    /// trackable message the replay buffer is too.
+    fn has_room(&self, trackable: bool) -> bool {
+        let queue_ok = self.parked || self.queued_bytes < QUEUE_LIMIT_BYTES;
+        queue_ok && (!trackable || self.replay.as_ref().is_none_or(|r| !r.over_limit()))
+    }
+}
+
 impl Default for Outbound {
     fn default() -> Self {
         Outbound {
@@ -120,12 +129,29 @@ impl Outbound {
         trackable: bool,
         encode: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
     ) -> Result<(), SendError<E>> {
-        self.wait_for_room(trackable).await?;
-        let mut guard = self.lock();
-        let inner = &mut *guard;
-        if inner.finish.is_some() {
-            return Err(SendError::Closed);
+        loop {
+            // Room is checked under the lock that appends: a writer with room (nearly always)
+            // takes the lock once and never registers with `writer_wake`.
+            {
+                let guard = self.lock();
+                if guard.finish.is_some() {
+                    return Err(SendError::Closed);
+                }
+                if guard.has_room(trackable) {
+                    return self.append(guard, trackable, encode);
+                }
+            }
+            self.wait_for_room(trackable).await?;
         }
+    }
+
+    fn append<E>(
+        &self,
+        mut guard: std::sync::MutexGuard<'_, Inner>,
+        trackable: bool,
+        encode: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
+    ) -> Result<(), SendError<E>> {
+        let inner = &mut *guard;
         if inner.parked {
             let mut message = Vec::new();
             encode(&mut message).map_err(SendError::Encode)?;
@@ -174,6 +200,8 @@ impl Outbound {
         Ok(())
     }
 
+    /// Returns once there is room (or fails once finishing); registers for the wake before it
+    /// looks, so no release is missed.
     async fn wait_for_room<E>(&self, trackable: bool) -> Result<(), SendError<E>> {
         loop {
             let notified = self.writer_wake.notified();
@@ -184,9 +212,7 @@ impl Outbound {
                 if inner.finish.is_some() {
                     return Err(SendError::Closed);
                 }
-                let queue_ok = inner.parked || inner.queued_bytes < QUEUE_LIMIT_BYTES;
-                let replay_ok = !trackable || inner.replay.as_ref().is_none_or(|r| !r.over_limit());
-                if queue_ok && replay_ok {
+                if inner.has_room(trackable) {
                     return Ok(());
                 }
             }
@@ -197,8 +223,7 @@ impl Outbound {
     /// Whether a message sent now would go out without waiting. Pings and Acks are skipped
     /// rather than queued behind a full queue (like ASP.NET's pings when the writer is busy).
     pub fn has_room(&self) -> bool {
-        let inner = self.lock();
-        inner.parked || inner.queued_bytes < QUEUE_LIMIT_BYTES
+        self.lock().has_room(false)
     }
 
     /// A client Ack: releases acknowledged messages and writers waiting on the buffer limit.
