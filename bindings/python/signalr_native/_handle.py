@@ -27,16 +27,19 @@ class Managed(Generic[P]):
     _handle: Optional[P] = None
 
     def _set_handle(self, handle: P) -> None:
-        self._cond = threading.Condition(threading.Lock())
+        # Calls take the bare lock (a C-level context manager); only close() waits on the
+        # condition built on it.
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         self._users = 0
         self._deferred: Optional[P] = None
         self._handle = handle
 
     def _acquire(self) -> P:
-        cond = self.__dict__.get("_cond")
-        if cond is None:
+        lock = self.__dict__.get("_lock")
+        if lock is None:
             raise ValueError(f"{type(self).__name__} is closed")
-        with cond:
+        with lock:
             handle = self._handle
             if handle is None:
                 raise ValueError(f"{type(self).__name__} is closed")
@@ -44,9 +47,10 @@ class Managed(Generic[P]):
             return handle
 
     def _release(self) -> None:
-        with self._cond:
+        with self._lock:
             self._users -= 1
-            if self._users:
+            # Only a close() in progress (it cleared the handle first) waits for the last user.
+            if self._users or self._handle is not None:
                 return
             self._cond.notify_all()
             handle, self._deferred = self._deferred, None

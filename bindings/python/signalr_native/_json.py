@@ -7,7 +7,7 @@ import json
 from typing import Any, Optional, Sequence
 
 _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-_decode = json.JSONDecoder().decode
+_scan = json.JSONDecoder().scan_once  # the C scanner, without decode()'s Python-level wrapping
 
 
 def dumps(value: Any) -> bytes:
@@ -23,8 +23,16 @@ def loads(payload: Optional[bytes]) -> Any:
     """The value of a JSON payload; ``None`` for no payload."""
     if payload is None:
         return None
-    # The library sends UTF-8; decoding first spares json.loads its encoding detection.
-    return _decode(payload.decode("utf-8"))
+    # The library sends compact UTF-8 JSON: decoding first spares json.loads its encoding
+    # detection, and the scanner reads it without decode()'s whitespace handling.
+    text = payload.decode("utf-8")
+    try:
+        value, end = _scan(text, 0)
+    except StopIteration:
+        raise json.JSONDecodeError("Expecting value", text, 0) from None
+    if end != len(text):
+        raise json.JSONDecodeError("Extra data", text, end)
+    return value
 
 
 def timeout_ms(timeout: Optional[float]) -> int:
