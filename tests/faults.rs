@@ -112,20 +112,28 @@ pair_tests! {
     }
 }
 
-#[tokio::test]
-async fn server_timeout_with_reconnect_reconnects() {
-    let hub = Hub::with_args(&["--keep-alive-ms", "50"]);
-    let c = builder(&hub, HubProtocol::Json)
-        .server_timeout(Duration::from_millis(1000))
-        .reconnect_delays(vec![Duration::ZERO])
-        .build()
-        .unwrap();
-    let mut events = Events::attach(&c);
-    c.start().await.unwrap();
-    let _ = call(&c, "Stall", "[3000]").await;
-    assert!(matches!(events.next().await, Event::Reconnecting(Error::Timeout(_))));
-    assert!(matches!(events.next().await, Event::Reconnected(Some(_))));
-    c.stop().await;
+pair_tests! {
+    async fn server_timeout_with_reconnect_reconnects(pair) {
+        let hub = Hub::with_args(&["--keep-alive-ms", "50"]);
+        let c = builder(&hub, pair)
+            .server_timeout(Duration::from_millis(1000))
+            .reconnect_delays(vec![Duration::ZERO])
+            .build()
+            .unwrap();
+        let mut events = Events::attach(&c);
+        c.start().await.unwrap();
+        if pair.is_long_polling() {
+            // L-6: no server timeout on Long Polling: the stall ends and nothing reconnects.
+            assert_eq!(call(&c, "Stall", "[2500]").await.unwrap(), "2500");
+            c.stop().await;
+            assert_eq!(events.next().await, Event::Closed(None));
+            return;
+        }
+        let _ = call(&c, "Stall", "[3000]").await;
+        assert!(matches!(events.next().await, Event::Reconnecting(Error::Timeout(_))));
+        assert!(matches!(events.next().await, Event::Reconnected(Some(_))));
+        c.stop().await;
+    }
 }
 
 pair_tests! {
