@@ -99,10 +99,10 @@ struct Shared {
     calls: usize,
     /// Calls queued since the callback thread last took the queue.
     new_calls: usize,
-    /// The callback thread waits on `ready` and nobody has woken it yet.
+    /// The callback thread waits on `ready` and nobody has woken it yet. It had taken every
+    /// job, and any job but a call wakes it: so while it waits, `jobs` holds only the calls
+    /// queued since, not yet announced.
     idle: bool,
-    /// Calls queued while it waits, not yet announced.
-    unannounced: usize,
     /// Teardown: the callback thread takes no more jobs; producers never wait.
     closed: bool,
 }
@@ -116,13 +116,10 @@ impl Jobs {
     fn wake(&self, state: &mut Shared) {
         if state.idle {
             state.idle = false;
-            state.unannounced = 0;
             self.ready.notify_one();
         }
     }
-}
 
-impl Jobs {
     fn send(&self, job: Job) {
         let mut state = self.lock();
         if state.closed {
@@ -137,7 +134,7 @@ impl Jobs {
     /// calls it queued.
     fn caught_up(&self) {
         let mut state = self.lock();
-        if state.unannounced > 0 {
+        if !state.jobs.is_empty() {
             self.wake(&mut state);
         }
     }
@@ -215,11 +212,8 @@ impl Dispatcher {
         state.jobs.push_back(Job::Call(call));
         state.calls += 1;
         state.new_calls += 1;
-        if state.idle {
-            state.unannounced += 1;
-            if state.unannounced >= WAKE_EVERY {
-                self.jobs.wake(&mut state);
-            }
+        if state.jobs.len() >= WAKE_EVERY {
+            self.jobs.wake(&mut state);
         }
     }
 
@@ -262,12 +256,12 @@ impl Queue {
     /// Takes every queued job (`taken` is empty: what was taken before has run). With `wait`,
     /// waits until there is one.
     fn take(&mut self, wait: bool) {
-        let jobs = self.jobs.clone();
+        let Queue { jobs, taken, taken_calls } = self;
         let mut state = jobs.lock();
         // Only a release from a full backlog can free a waiter (it waits while full, checked
         // under this lock).
         let was_full = state.calls >= BACKLOG_LIMIT;
-        state.calls -= std::mem::take(&mut self.taken_calls);
+        state.calls -= std::mem::take(taken_calls);
         if was_full && state.calls < BACKLOG_LIMIT {
             jobs.room.notify_all();
         }
@@ -276,8 +270,8 @@ impl Queue {
             state = jobs.ready.wait(state).unwrap_or_else(|p| p.into_inner());
         }
         state.idle = false;
-        std::mem::swap(&mut self.taken, &mut state.jobs);
-        self.taken_calls = std::mem::take(&mut state.new_calls);
+        std::mem::swap(taken, &mut state.jobs);
+        *taken_calls = std::mem::take(&mut state.new_calls);
     }
 
     /// The next job if it is a call already queued that `belongs` accepts; never waits. Any
