@@ -5,14 +5,14 @@
 //! after a re-connect, the Ack timer); a transport that breaks ends the loop with `dropped` set,
 //! so the session may continue on a new transport.
 
-use std::panic::AssertUnwindSafe;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::handlers::{HandlerSnapshot, Handlers};
+use super::handlers::{Handler, HandlerId, HandlerSnapshot, Handlers};
 use super::invocations::{parse_id, Pending};
 use super::keep_alive::IdleTimer;
 use super::responder::{Responder, NO_RESULT_ERROR};
@@ -235,19 +235,11 @@ fn invoke_handlers(invocation: Invocation, session: &Arc<Session>, handlers: &mu
         }
         return;
     };
-    for (_, handler) in &method.plain {
-        if std::panic::catch_unwind(AssertUnwindSafe(|| handler(&arguments))).is_err() {
-            tracing::error!(%target, "a handler panicked");
-        }
-    }
+    run_each(&method.plain, &arguments, &target);
     // A call without id is a notification: its handlers take it instead of the result handler.
     let notification = invocation_id.is_none() && !method.notify.is_empty();
     if notification {
-        for (_, handler) in &method.notify {
-            if std::panic::catch_unwind(AssertUnwindSafe(|| handler(&arguments))).is_err() {
-                tracing::error!(%target, "a handler panicked");
-            }
-        }
+        run_each(&method.notify, &arguments, &target);
     }
     match &method.result {
         Some((_, handler)) if !notification => {
@@ -262,6 +254,15 @@ fn invoke_handlers(invocation: Invocation, session: &Arc<Session>, handlers: &mu
                 // Handlers ran but none can produce a value (CR-3).
                 drop(Responder::new(session.clone(), invocation_id));
             }
+        }
+    }
+}
+
+/// Runs `handlers` in registration order; a panicking one is logged and the next still runs.
+fn run_each(handlers: &[(HandlerId, Handler)], arguments: &Payload, target: &str) {
+    for (_, handler) in handlers {
+        if std::panic::catch_unwind(AssertUnwindSafe(|| handler(arguments))).is_err() {
+            tracing::error!(%target, "a handler panicked");
         }
     }
 }
