@@ -282,19 +282,27 @@ static void record_call(probe *p, const char *s, size_t len) {
 
 void probe_record(probe *p, const char *s, size_t len) { record_call(p, s, len); }
 
+/* Records "METHOD INFIX TEXT" (the borrowed method and text copied first). */
+static void record_method_text(probe *p, const char *method, size_t method_len, const char *infix,
+                               const char *text, size_t text_len) {
+    char *m = copy_borrowed(method, method_len);
+    char *t = copy_borrowed(text, text_len);
+    size_t n = strlen(m ? m : "") + strlen(infix) + strlen(t ? t : "") + 2;
+    char *line = malloc(n);
+    snprintf(line, n, "%s %s%s", m ? m : "", infix, t ? t : "");
+    record_call(p, line, strlen(line));
+    free(line);
+    free(m);
+    free(t);
+}
+
 void probe_batch_cb(void *ud, const char *method, size_t method_len, const char *calls,
                     size_t calls_len, size_t count) {
     probe *p = ud;
     probe_enter(p);
-    char *m = copy_borrowed(method, method_len);
-    char *j = copy_borrowed(calls, calls_len);
-    size_t n = strlen(m ? m : "") + strlen(j ? j : "") + 32;
-    char *line = malloc(n);
-    snprintf(line, n, "%s %zu %s", m ? m : "", count, j ? j : "");
-    record_call(p, line, strlen(line));
-    free(line);
-    free(m);
-    free(j);
+    char infix[32];
+    snprintf(infix, sizeof infix, "%zu ", count);
+    record_method_text(p, method, method_len, infix, calls, calls_len);
     probe_leave(p);
 }
 
@@ -302,15 +310,7 @@ void probe_handler_cb(void *ud, const char *method, size_t method_len, const cha
                       size_t args_len) {
     probe *p = ud;
     probe_enter(p);
-    char *m = copy_borrowed(method, method_len);
-    char *a = copy_borrowed(args, args_len);
-    size_t n = strlen(m ? m : "") + strlen(a ? a : "") + 2;
-    char *line = malloc(n);
-    snprintf(line, n, "%s %s", m ? m : "", a ? a : "");
-    record_call(p, line, strlen(line));
-    free(line);
-    free(m);
-    free(a);
+    record_method_text(p, method, method_len, "", args, args_len);
     probe_leave(p);
 }
 
