@@ -207,19 +207,24 @@ class _Core:
                     _log_handler_error(raw_method)
                     continue
                 if value is not None:
-                    self._background(value)
+                    self._run_returned(value)
 
-    def _background(self, value: Any) -> None:
-        """Runs what a handler returned for a call that expects no result, if it is awaitable;
-        its error is logged. Other values go nowhere: nobody asked for them."""
+    def _run_returned(self, value: Any) -> None:
+        """Runs what a handler returned for a call that expects no result, if it is awaitable.
+        Other values go nowhere: nobody asked for them."""
         if isinstance(value, concurrent.futures.Future):
             value = _await_future(value)
-        if not is_awaitable(value):
-            return
+        if is_awaitable(value):
+            self._detach(value)
+
+    def _detach(self, awaitable: Any) -> None:
+        """Runs an awaitable that user code returned without holding up the library's thread: as
+        a task on the connection's loop (asyncio), else on a thread of its own. Its error is
+        logged."""
         if self.asynchronous:
-            _spawn(value)
+            _spawn(awaitable)
         else:
-            run_awaitable_in_thread(value, _log_outcome)
+            run_awaitable_in_thread(awaitable, _log_outcome)
 
     def _run_handlers(
         self, handlers: Sequence[Callable[..., Any]], args: Optional[bytes], responder: Any, raw_method: bytes
@@ -264,10 +269,7 @@ class _Core:
             _collect(await asyncio.gather(*awaitables, return_exceptions=True), values, errors, reply.method)
             reply.finish(values, errors)
 
-        if self.asynchronous:
-            _spawn(gather())
-        else:
-            run_awaitable_in_thread(gather(), _log_outcome)
+        self._detach(gather())
 
     def _lifecycle(self, handlers: Sequence[Callable[..., Any]], arg: Any) -> None:
         if not handlers:
@@ -284,10 +286,7 @@ class _Core:
             try:
                 value = h(arg)
                 if is_awaitable(value):
-                    if self.asynchronous:
-                        _spawn(value)
-                    else:
-                        run_awaitable_in_thread(value, _log_outcome)
+                    self._detach(value)
             except Exception:
                 logger.error("a connection lifecycle callback raised", exc_info=True)
 
