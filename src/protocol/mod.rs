@@ -7,6 +7,7 @@ mod error;
 mod handshake;
 mod hub_protocol;
 mod json;
+mod json_read;
 mod json_text;
 mod message;
 mod msgpack;

@@ -115,7 +115,18 @@ impl Payload {
 
     /// One array of `items` (converted to `format` where needed).
     pub fn array(items: &[Payload], format: Format) -> Result<Payload, ProtocolError> {
-        let mut out = Vec::with_capacity(items.iter().map(|p| p.bytes.len() + 1).sum::<usize>() + 6);
+        // Exact when no item needs transcoding: a Vec filled to its capacity becomes `Bytes`
+        // without a second allocation.
+        let body = items.iter().map(|p| p.bytes.len()).sum::<usize>();
+        let framing = match format {
+            Format::Json => items.len().max(1) + 1,
+            Format::MessagePack => match items.len() {
+                0..=15 => 1,
+                16..=0xFFFF => 3,
+                _ => 5,
+            },
+        };
+        let mut out = Vec::with_capacity(body + framing);
         match format {
             Format::Json => {
                 out.push(b'[');

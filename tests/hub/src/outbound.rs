@@ -15,6 +15,8 @@ use crate::stateful::ReplayBuffer;
 
 /// Messages are merged into one frame until it holds this much.
 const FRAME_FILL_BYTES: usize = 64 * 1024;
+/// A new frame's first allocation: most frames hold one small message.
+const FRAME_START_BYTES: usize = 1024;
 /// Long Polling answers carry consecutive frames up to this size.
 const POLL_BODY_BYTES: usize = 1024 * 1024;
 /// Writers wait while this much is queued and the transport has not taken it.
@@ -163,6 +165,10 @@ impl Outbound {
         let was_empty = inner.frames.is_empty();
         let frame = tail_frame(&mut inner.frames, inner.binary);
         let start = frame.data.len();
+        if start >= FRAME_START_BYTES && frame.data.capacity() < FRAME_FILL_BYTES {
+            // A frame that keeps filling grows to its full size at once, not by doublings.
+            frame.data.reserve_exact(FRAME_FILL_BYTES + FRAME_START_BYTES - start);
+        }
         if let Err(e) = encode(&mut frame.data) {
             frame.data.truncate(start);
             if frame.data.is_empty() {
@@ -363,7 +369,7 @@ impl Outbound {
 fn tail_frame(frames: &mut VecDeque<Frame>, binary: bool) -> &mut Frame {
     let reuse = matches!(frames.back(), Some(f) if !f.raw && f.binary == binary && f.data.len() < FRAME_FILL_BYTES);
     if !reuse {
-        frames.push_back(Frame { data: Vec::with_capacity(1024), binary, raw: false });
+        frames.push_back(Frame { data: Vec::with_capacity(FRAME_START_BYTES), binary, raw: false });
     }
     frames.back_mut().expect("a frame was just ensured")
 }
