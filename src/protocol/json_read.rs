@@ -2,9 +2,9 @@
 //!
 //! The JSON hub protocol reads its message envelope with this cursor: property names and strings
 //! are borrowed unless they hold escapes, and values the client only hands on (arguments, item,
-//! result) are validated and returned as slices, never built. Nothing is checked twice: UTF-8 is
-//! validated only inside strings (the one place JSON allows non-ASCII), so a slice that passed is
-//! valid UTF-8 as a whole.
+//! result) are validated and returned as slices, never built. UTF-8 is validated only inside
+//! strings (the one place JSON allows non-ASCII), so a record needs no separate UTF-8 pass and a
+//! slice that passed is valid UTF-8 as a whole.
 
 use std::borrow::Cow;
 
