@@ -9,11 +9,11 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let bytes = s.as_bytes();
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        if b >= 0x20 && b != b'"' && b != b'\\' {
-            continue;
-        }
+    loop {
+        // Runs without anything to escape are copied whole.
+        let i = special_byte(bytes, start, false);
         out.extend_from_slice(&bytes[start..i]);
+        let Some(&b) = bytes.get(i) else { break };
         match b {
             b'"' => out.extend_from_slice(b"\\\""),
             b'\\' => out.extend_from_slice(b"\\\\"),
@@ -31,8 +31,31 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
         }
         start = i + 1;
     }
-    out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
+}
+
+/// The index of the first byte from `from` on that a JSON string cannot hold as it is (`"`, `\`,
+/// a control character) or, with `non_ascii`, that is above 0x7F; `bytes.len()` when none is.
+/// Eight bytes at a time: the lowest flagged byte of each test is exact, so is that of their union.
+pub fn special_byte(bytes: &[u8], from: usize, non_ascii: bool) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let zero_byte = |w: u64| w.wrapping_sub(ONES) & !w & HIGH;
+    let high_mask = if non_ascii { HIGH } else { 0 };
+    let mut i = from;
+    while let Some(word) = bytes.get(i..i + 8) {
+        let w = u64::from_le_bytes(word.try_into().expect("8 bytes"));
+        let flagged = w.wrapping_sub(ONES * 0x20) & !w & HIGH // a byte below 0x20
+            | zero_byte(w ^ (ONES * u64::from(b'"')))
+            | zero_byte(w ^ (ONES * u64::from(b'\\')))
+            | w & high_mask;
+        if flagged != 0 {
+            return i + (flagged.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    let plain = |b: &u8| *b >= 0x20 && *b != b'"' && *b != b'\\' && (!non_ascii || *b < 0x80);
+    i + bytes[i..].iter().take_while(|b| plain(b)).count()
 }
 
 /// Appends an unsigned integer.
@@ -98,6 +121,34 @@ mod tests {
         assert_eq!(ours, serde_json::to_string(s).unwrap());
         assert_eq!(serde_json::from_str::<String>(&ours).unwrap(), s);
         assert!(!ours.as_bytes().contains(&0x1E));
+    }
+
+    #[test]
+    fn special_byte_finds_the_first_one() {
+        // 21 bytes: two 8-byte words and a tail, so both paths are taken.
+        let base = b"abcdefghijklmnopqrstu".to_vec();
+        let cases = [(b'"', false), (b'\\', false), (0x00, false), (0x1f, false), (0x80, true), (0xff, true)];
+        for (special, non_ascii_only) in cases {
+            for at in 0..base.len() {
+                let mut bytes = base.clone();
+                bytes[at] = special;
+                if at + 3 < bytes.len() {
+                    bytes[at + 3] = b'"'; // a later special byte never hides the first
+                }
+                assert_eq!(special_byte(&bytes, 0, true), at, "byte {special:#x} at {at}");
+                let expected = if non_ascii_only { (at + 3).min(bytes.len()) } else { at };
+                assert_eq!(special_byte(&bytes, 0, false), expected, "byte {special:#x} at {at}, ASCII-only");
+                assert_eq!(special_byte(&bytes, at + 1, true), (at + 3).min(bytes.len()), "from {}", at + 1);
+            }
+        }
+        assert_eq!(special_byte(&base, 0, true), base.len());
+        assert_eq!(special_byte(&base, base.len(), true), base.len());
+    }
+
+    #[test]
+    fn long_strings_are_escaped_like_serde_json() {
+        let long = format!("{}\"{}\u{1}{}é{}", "a".repeat(37), "b".repeat(8), "c".repeat(15), "d".repeat(3));
+        assert_eq!(text(|o| write_str(o, &long)), serde_json::to_string(&long).unwrap());
     }
 
     #[test]
