@@ -89,7 +89,8 @@ enum Kind {
 
 /// Bounds of one batch: the memory it takes and how long the first call waits for the last.
 const BATCH_MAX_CALLS: usize = 1024;
-const BATCH_MAX_JSON: usize = 1 << 20;
+/// Below glibc's mmap threshold (128 KiB), so batch buffers are reused heap memory, not fresh pages.
+const BATCH_MAX_JSON: usize = 64 * 1024;
 
 struct Registration {
     /// Lower-cased, as the core matches names.
