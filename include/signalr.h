@@ -379,8 +379,8 @@ typedef void (*signalr_handler_callback)(void *userdata,
  * A batch holds the calls of this handler that were already queued, one after the other, when
  * its first call was due: the library never waits for more, so a lone call comes at once as a
  * batch of one. Any other callback of the connection due in between ends the batch, so
- * callbacks keep the server's order. At most 1024 calls or about 64 KiB of JSON per batch (a
- * single larger call makes a batch of its own).
+ * callbacks keep the server's order. At most 1024 calls per batch; a batch ends with the call
+ * that takes its JSON to 64 KiB or more.
  *
  * Called on: as `signalr_handler_callback`.
  */
