@@ -1,14 +1,17 @@
 //! The JSON hub protocol: one JSON object per message, camelCase properties, each record followed
 //! by 0x1E (F-1, section 9 of the checklist).
 //!
-//! Parsing reads the record once with [`Cursor`]: property names and strings are borrowed unless
-//! they hold escapes, and values (arguments, item, result) become zero-copy slices of the record.
+//! Parsing borrows from the received record: property names and strings are `&str` unless they
+//! hold escapes, and values (arguments, item, result) become zero-copy slices of the record.
 
 use std::borrow::Cow;
+use std::fmt;
 
 use bytes::Bytes;
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use serde_json::value::RawValue;
 
-use super::json_read::{Cursor, Number};
 use super::json_text::{write_str, write_u64};
 use super::{
     Close, Completion, CompletionResult, Format, Headers, HubMessage, Invocation, Payload, ProtocolError, StreamItem,
@@ -147,98 +150,41 @@ fn string_field(out: &mut Vec<u8>, name: &str, value: &str) {
 /// Parses one record (without its separator) lying inside `owner`, whose slices the payloads
 /// become. `Ok(None)` = a message type this version does not know, to be skipped (M-4).
 pub fn parse_message(owner: &Bytes, record: &[u8]) -> Result<Option<HubMessage>, ProtocolError> {
-    let mut cursor = Cursor::new(record);
-    if cursor.at_end() {
+    if record.iter().all(u8::is_ascii_whitespace) {
         return Err(ProtocolError::new("empty JSON hub message (nothing before the record separator)"));
     }
+    // Checked once up front, so serde_json's `&str` reader need not check each string again.
+    let text = std::str::from_utf8(record)
+        .map_err(|e| ProtocolError::new(format!("JSON hub message is not valid UTF-8 ({e})")))?;
     let mut fields = Fields::default();
-    cursor.object(|cursor, name| fields.read(cursor, &name))?;
-    if !cursor.at_end() {
-        return Err(cursor.error("trailing characters after the message"));
-    }
+    let mut de = serde_json::Deserializer::from_str(text);
+    FieldsSeed(&mut fields)
+        .deserialize(&mut de)
+        .and_then(|()| de.end())
+        .map_err(|e| ProtocolError::new(format!("invalid JSON hub message: {e}")))?;
     fields.into_message(owner)
 }
 
 /// Every property the protocol knows, as found in one message (any order, M-6; unknown ones
-/// ignored, D-4; a repeated one counts with its last value).
+/// ignored, D-4).
 #[derive(Default)]
 struct Fields<'a> {
     /// 0 stands for a number that is not a non-negative integer: unknown type, skipped.
     message_type: Option<u64>,
     invocation_id: Option<Cow<'a, str>>,
     target: Option<Cow<'a, str>>,
-    arguments: Option<&'a [u8]>,
+    arguments: Option<&'a RawValue>,
     stream_ids: Vec<String>,
     headers: Headers,
     /// `Some` whenever the property is present, `null` included (M-5, edge case 13).
-    item: Option<&'a [u8]>,
-    result: Option<&'a [u8]>,
+    item: Option<&'a RawValue>,
+    result: Option<&'a RawValue>,
     error: Option<Cow<'a, str>>,
     allow_reconnect: bool,
     sequence_id: Option<u64>,
 }
 
 impl<'a> Fields<'a> {
-    /// Reads the value of property `name` (case-sensitive, section 9).
-    fn read(&mut self, cursor: &mut Cursor<'a>, name: &str) -> Result<(), ProtocolError> {
-        match name {
-            "type" => {
-                self.message_type = Some(match cursor.number()? {
-                    Some(Number::Unsigned(n)) => n,
-                    Some(Number::Other) => 0,
-                    None => return Err(cursor.error("expected a number for 'type'")),
-                })
-            }
-            "invocationId" => self.invocation_id = optional_str(cursor, "invocationId")?,
-            "target" => self.target = optional_str(cursor, "target")?,
-            "error" => self.error = optional_str(cursor, "error")?,
-            "arguments" => self.arguments = Some(cursor.value()?),
-            "item" => self.item = Some(cursor.value()?),
-            "result" => self.result = Some(cursor.value()?),
-            "streamIds" => {
-                self.stream_ids.clear();
-                if !cursor.null()? {
-                    if cursor.peek() != Some(b'[') {
-                        return Err(cursor.error("expected an array of strings for 'streamIds'"));
-                    }
-                    let ids = &mut self.stream_ids;
-                    cursor.array(|cursor| {
-                        ids.push(owned_str(cursor, "a string as stream id")?);
-                        Ok(())
-                    })?;
-                }
-            }
-            "headers" => {
-                self.headers.clear();
-                if !cursor.null()? {
-                    if cursor.peek() != Some(b'{') {
-                        return Err(cursor.error("expected an object of strings for 'headers'"));
-                    }
-                    let headers = &mut self.headers;
-                    cursor.object(|cursor, name| {
-                        headers.push((name.into_owned(), owned_str(cursor, "a string as header value")?));
-                        Ok(())
-                    })?;
-                }
-            }
-            "allowReconnect" => {
-                self.allow_reconnect = match cursor.boolean()? {
-                    Some(b) => b,
-                    None if cursor.null()? => false,
-                    None => return Err(cursor.error("expected a boolean for 'allowReconnect'")),
-                }
-            }
-            "sequenceId" => match cursor.number()? {
-                Some(Number::Unsigned(n)) => self.sequence_id = Some(n),
-                _ => return Err(cursor.error("expected a non-negative integer for 'sequenceId'")),
-            },
-            _ => {
-                cursor.value()?;
-            }
-        }
-        Ok(())
-    }
-
     fn into_message(self, owner: &Bytes) -> Result<Option<HubMessage>, ProtocolError> {
         let message_type =
             self.message_type.ok_or_else(|| ProtocolError::new("JSON hub message has no 'type' property"))?;
@@ -292,7 +238,7 @@ impl<'a> Fields<'a> {
         };
         let arguments =
             self.arguments.ok_or_else(|| ProtocolError::new(format!("{name} message has no 'arguments'")))?;
-        if arguments.first() != Some(&b'[') {
+        if !arguments.get().starts_with('[') {
             return Err(ProtocolError::new(format!("{name} 'arguments' must be an array")));
         }
         Ok(Invocation {
@@ -318,25 +264,246 @@ fn required_sequence_id(name: &str, id: Option<u64>) -> Result<u64, ProtocolErro
 }
 
 /// The value's own bytes, sliced out of the received chunk (no copy).
-fn payload(owner: &Bytes, value: &[u8]) -> Payload {
-    Payload { format: Format::Json, bytes: owner.slice_ref(value) }
+fn payload(owner: &Bytes, value: &RawValue) -> Payload {
+    Payload { format: Format::Json, bytes: owner.slice_ref(value.get().as_bytes()) }
 }
 
-/// A string property where `null` means absent.
-fn optional_str<'a>(cursor: &mut Cursor<'a>, name: &str) -> Result<Option<Cow<'a, str>>, ProtocolError> {
-    if cursor.null()? {
-        return Ok(None);
+/// Fills a [`Fields`] in place (it is large: moving it through serde's return values costs).
+struct FieldsSeed<'f, 'de>(&'f mut Fields<'de>);
+
+impl<'de> DeserializeSeed<'de> for FieldsSeed<'_, 'de> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
     }
-    match cursor.string_value()? {
-        Some(s) => Ok(Some(s)),
-        None => Err(cursor.error(&format!("expected a string for '{name}'"))),
+}
+
+impl<'de> Visitor<'de> for FieldsSeed<'_, 'de> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let fields = self.0;
+        while let Some(key) = map.next_key::<Key>()? {
+            match key {
+                Key::Type => fields.message_type = Some(map.next_value_seed(TypeNumber)?),
+                Key::InvocationId => fields.invocation_id = map.next_value_seed(OptionalStr("invocationId"))?,
+                Key::Target => fields.target = map.next_value_seed(OptionalStr("target"))?,
+                Key::Arguments => fields.arguments = Some(map.next_value()?),
+                Key::StreamIds => fields.stream_ids = map.next_value_seed(StreamIds)?,
+                Key::Headers => fields.headers = map.next_value_seed(HeadersSeed)?,
+                Key::Item => fields.item = Some(map.next_value()?),
+                Key::Result => fields.result = Some(map.next_value()?),
+                Key::Error => fields.error = map.next_value_seed(OptionalStr("error"))?,
+                Key::AllowReconnect => fields.allow_reconnect = map.next_value_seed(AllowReconnect)?,
+                Key::SequenceId => fields.sequence_id = Some(map.next_value_seed(SequenceId)?),
+                Key::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Property names, matched without allocating (case-sensitive, section 9).
+enum Key {
+    Type,
+    InvocationId,
+    Target,
+    Arguments,
+    StreamIds,
+    Headers,
+    Item,
+    Result,
+    Error,
+    AllowReconnect,
+    SequenceId,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_identifier(KeyVisitor)
+    }
+}
+
+struct KeyVisitor;
+
+impl Visitor<'_> for KeyVisitor {
+    type Value = Key;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a property name")
+    }
+
+    fn visit_str<E: de::Error>(self, name: &str) -> Result<Key, E> {
+        Ok(match name {
+            "type" => Key::Type,
+            "invocationId" => Key::InvocationId,
+            "target" => Key::Target,
+            "arguments" => Key::Arguments,
+            "streamIds" => Key::StreamIds,
+            "headers" => Key::Headers,
+            "item" => Key::Item,
+            "result" => Key::Result,
+            "error" => Key::Error,
+            "allowReconnect" => Key::AllowReconnect,
+            "sequenceId" => Key::SequenceId,
+            _ => Key::Other,
+        })
+    }
+}
+
+/// The seeds below are their own visitors: deserializing one hands it to `deserialize_any`, and
+/// its `expecting` text names the property when the value has the wrong type.
+macro_rules! seed_is_visitor {
+    ($($seed:ty => $value:ty),* $(,)?) => {$(
+        impl<'de> DeserializeSeed<'de> for $seed {
+            type Value = $value;
+            fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<$value, D::Error> {
+                deserializer.deserialize_any(self)
+            }
+        }
+    )*};
+}
+
+seed_is_visitor!(
+    TypeNumber => u64,
+    OptionalStr => Option<Cow<'de, str>>,
+    OwnedStr => String,
+    HeadersSeed => Headers,
+    StreamIds => Vec<String>,
+    AllowReconnect => bool,
+    SequenceId => u64,
+);
+
+/// `type`: must be a number (M-3); a number that is not a non-negative integer is an unknown type.
+struct TypeNumber;
+
+impl Visitor<'_> for TypeNumber {
+    type Value = u64;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a number for 'type'")
+    }
+    fn visit_u64<E: de::Error>(self, n: u64) -> Result<u64, E> {
+        Ok(n)
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<u64, E> {
+        Ok(0)
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<u64, E> {
+        Ok(0)
+    }
+}
+
+/// A string property where `null` means absent; borrowed unless it holds escapes.
+struct OptionalStr(&'static str);
+
+impl<'de> Visitor<'de> for OptionalStr {
+    type Value = Option<Cow<'de, str>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "a string for '{}'", self.0)
+    }
+    fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Self::Value, E> {
+        Ok(Some(Cow::Borrowed(s)))
+    }
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+        Ok(Some(Cow::Owned(s.to_owned())))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
     }
 }
 
 /// A string inside `headers` or `streamIds` (null not allowed).
-fn owned_str(cursor: &mut Cursor<'_>, what: &str) -> Result<String, ProtocolError> {
-    match cursor.string_value()? {
-        Some(s) => Ok(s.into_owned()),
-        None => Err(cursor.error(&format!("expected {what}"))),
+struct OwnedStr(&'static str);
+
+impl Visitor<'_> for OwnedStr {
+    type Value = String;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "a string as {}", self.0)
+    }
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<String, E> {
+        Ok(s.to_owned())
+    }
+}
+
+/// `headers`: an object of strings (M-1); null = none.
+struct HeadersSeed;
+
+impl<'de> Visitor<'de> for HeadersSeed {
+    type Value = Headers;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object of strings for 'headers'")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Headers, E> {
+        Ok(Headers::new())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Headers, A::Error> {
+        let mut headers = Headers::new();
+        while let Some(entry) = map.next_entry_seed(OwnedStr("header name"), OwnedStr("header value"))? {
+            headers.push(entry);
+        }
+        Ok(headers)
+    }
+}
+
+/// `streamIds`: an array of strings; null = none.
+struct StreamIds;
+
+impl<'de> Visitor<'de> for StreamIds {
+    type Value = Vec<String>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an array of strings for 'streamIds'")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Vec<String>, E> {
+        Ok(Vec::new())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<String>, A::Error> {
+        let mut ids = Vec::new();
+        while let Some(id) = seq.next_element_seed(OwnedStr("stream id"))? {
+            ids.push(id);
+        }
+        Ok(ids)
+    }
+}
+
+/// `allowReconnect`: a boolean; null = false.
+struct AllowReconnect;
+
+impl Visitor<'_> for AllowReconnect {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a boolean for 'allowReconnect'")
+    }
+    fn visit_bool<E: de::Error>(self, b: bool) -> Result<bool, E> {
+        Ok(b)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<bool, E> {
+        Ok(false)
+    }
+}
+
+/// `sequenceId`: a non-negative integer (M-3).
+struct SequenceId;
+
+impl Visitor<'_> for SequenceId {
+    type Value = u64;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a non-negative integer for 'sequenceId'")
+    }
+    fn visit_u64<E: de::Error>(self, n: u64) -> Result<u64, E> {
+        Ok(n)
     }
 }

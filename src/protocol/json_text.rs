@@ -11,7 +11,7 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
     let mut start = 0;
     loop {
         // Runs without anything to escape are copied whole.
-        let i = special_byte(bytes, start, false);
+        let i = special_byte(bytes, start);
         out.extend_from_slice(&bytes[start..i]);
         let Some(&b) = bytes.get(i) else { break };
         match b {
@@ -35,27 +35,24 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
 }
 
 /// The index of the first byte from `from` on that a JSON string cannot hold as it is (`"`, `\`,
-/// a control character) or, with `non_ascii`, that is above 0x7F; `bytes.len()` when none is.
-/// Eight bytes at a time: the lowest flagged byte of each test is exact, so is that of their union.
-pub fn special_byte(bytes: &[u8], from: usize, non_ascii: bool) -> usize {
+/// a control character); `bytes.len()` when none is. Eight bytes at a time: the lowest flagged
+/// byte of each test is exact, so is that of their union.
+fn special_byte(bytes: &[u8], from: usize) -> usize {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let zero_byte = |w: u64| w.wrapping_sub(ONES) & !w & HIGH;
-    let high_mask = if non_ascii { HIGH } else { 0 };
     let mut i = from;
     while let Some(word) = bytes.get(i..i + 8) {
         let w = u64::from_le_bytes(word.try_into().expect("8 bytes"));
         let flagged = w.wrapping_sub(ONES * 0x20) & !w & HIGH // a byte below 0x20
             | zero_byte(w ^ (ONES * u64::from(b'"')))
-            | zero_byte(w ^ (ONES * u64::from(b'\\')))
-            | w & high_mask;
+            | zero_byte(w ^ (ONES * u64::from(b'\\')));
         if flagged != 0 {
             return i + (flagged.trailing_zeros() / 8) as usize;
         }
         i += 8;
     }
-    let plain = |b: &u8| *b >= 0x20 && *b != b'"' && *b != b'\\' && (!non_ascii || *b < 0x80);
-    i + bytes[i..].iter().take_while(|b| plain(b)).count()
+    i + bytes[i..].iter().take_while(|&&b| b >= 0x20 && b != b'"' && b != b'\\').count()
 }
 
 /// Appends an unsigned integer.
@@ -126,23 +123,20 @@ mod tests {
     #[test]
     fn special_byte_finds_the_first_one() {
         // 21 bytes: two 8-byte words and a tail, so both paths are taken.
-        let base = b"abcdefghijklmnopqrstu".to_vec();
-        let cases = [(b'"', false), (b'\\', false), (0x00, false), (0x1f, false), (0x80, true), (0xff, true)];
-        for (special, non_ascii_only) in cases {
+        let base = "abcdefghijklmnop\u{e9}stu".as_bytes().to_vec();
+        assert_eq!(special_byte(&base, 0), base.len(), "non-ASCII needs no escape");
+        for special in [b'"', b'\\', 0x00, 0x1f] {
             for at in 0..base.len() {
                 let mut bytes = base.clone();
                 bytes[at] = special;
                 if at + 3 < bytes.len() {
                     bytes[at + 3] = b'"'; // a later special byte never hides the first
                 }
-                assert_eq!(special_byte(&bytes, 0, true), at, "byte {special:#x} at {at}");
-                let expected = if non_ascii_only { (at + 3).min(bytes.len()) } else { at };
-                assert_eq!(special_byte(&bytes, 0, false), expected, "byte {special:#x} at {at}, ASCII-only");
-                assert_eq!(special_byte(&bytes, at + 1, true), (at + 3).min(bytes.len()), "from {}", at + 1);
+                assert_eq!(special_byte(&bytes, 0), at, "byte {special:#x} at {at}");
+                assert_eq!(special_byte(&bytes, at + 1), (at + 3).min(bytes.len()), "from {}", at + 1);
             }
         }
-        assert_eq!(special_byte(&base, 0, true), base.len());
-        assert_eq!(special_byte(&base, base.len(), true), base.len());
+        assert_eq!(special_byte(&base, base.len()), base.len());
     }
 
     #[test]

@@ -7,7 +7,6 @@ mod error;
 mod handshake;
 mod hub_protocol;
 mod json;
-mod json_read;
 mod json_text;
 mod message;
 mod msgpack;
