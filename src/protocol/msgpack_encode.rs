@@ -69,6 +69,11 @@ pub fn write_array_len(out: &mut Vec<u8>, len: u32) {
     write_container_len(out, len, 0x90, 0xDC);
 }
 
+/// How many bytes `write_array_len` writes for `len`.
+pub fn array_len_size(len: u32) -> usize {
+    container_header(len, 0x90, 0xDC).1
+}
+
 pub fn write_map_len(out: &mut Vec<u8>, len: u32) {
     write_container_len(out, len, 0x80, 0xDE);
 }

@@ -9,7 +9,7 @@ use serde_json::value::RawValue;
 
 use super::json::RECORD_SEPARATOR;
 use super::msgpack_decode::Cursor;
-use super::msgpack_encode::write_array_len;
+use super::msgpack_encode::{array_len_size, write_array_len};
 use super::{transcode, Format, Payload, ProtocolError, MAX_NESTING};
 
 impl Payload {
@@ -120,11 +120,8 @@ impl Payload {
         let body = items.iter().map(|p| p.bytes.len()).sum::<usize>();
         let framing = match format {
             Format::Json => items.len().max(1) + 1,
-            Format::MessagePack => match items.len() {
-                0..=15 => 1,
-                16..=0xFFFF => 3,
-                _ => 5,
-            },
+            // Too many items for MessagePack fail below; the size is moot then.
+            Format::MessagePack => u32::try_from(items.len()).map_or(0, array_len_size),
         };
         let mut out = Vec::with_capacity(body + framing);
         match format {
