@@ -25,6 +25,7 @@ mod builder;
 mod connection;
 mod error;
 mod http;
+mod id_map;
 mod negotiate;
 pub mod reconnect;
 pub mod runtime;

@@ -2,12 +2,12 @@
 //! streams waiting for items. Ids are numbers (`"0"`, `"1"` …) shared by invocations and upload
 //! streams (I-3); the table is per session, so a lost connection fails exactly its own entries.
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{Error, Result};
+use crate::id_map::IdMap;
 use crate::protocol::Payload;
 
 pub(crate) enum Pending {
@@ -24,7 +24,7 @@ pub(crate) struct PendingTable {
 struct Table {
     /// Set once the session is over: later inserts fail with this error instead of hanging.
     closed: Option<Error>,
-    entries: HashMap<u64, Pending>,
+    entries: IdMap<Pending>,
 }
 
 /// Parses an id this client generated; anything else (non-canonical, not a number) is unknown.

@@ -7,7 +7,6 @@
 //! data on their own schedule, never while a call of it runs (calls happen on the callback
 //! thread and hold the registration).
 
-use std::collections::HashMap;
 use std::ffi::{c_char, c_void};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
@@ -15,11 +14,12 @@ use super::boundary::{out_arg, str_arg, to_handle};
 use super::connection::{connection_arg, signalr_connection, Connection};
 use super::dispatcher::{Call, CallbackScope, Queue};
 use super::invocation::require_callback;
-use super::operation::{c_text, json_text};
+use super::operation::{c_text, lend_json_text};
 use super::responder::{signalr_responder, Answer};
 use super::result::{Failure, FfiResult};
 use super::signalr_result;
 use super::userdata::{signalr_userdata_free, UserData};
+use crate::id_map::IdMap;
 use crate::protocol::Format;
 use crate::{HandlerId, Payload};
 
@@ -111,7 +111,7 @@ pub(crate) struct Registrations {
 #[derive(Default)]
 struct Table {
     next_id: u64,
-    regs: HashMap<u64, Arc<Registration>>,
+    regs: IdMap<Arc<Registration>>,
     closed: bool,
 }
 
@@ -152,11 +152,10 @@ impl Registrations {
         let Some(reg) = self.get(call.reg) else { return }; // removed meanwhile: a responder answers with an error
         match reg.kind {
             Kind::Plain(callback) => {
-                let Some(args) = args_text(&call.args) else { return };
                 let _scope = CallbackScope::enter();
-                unsafe {
+                lend_args(&call.args, |args| unsafe {
                     callback(reg.userdata.ptr(), reg.method.as_ptr().cast(), reg.method.len() - 1, args.as_ptr().cast(), args.len() - 1)
-                };
+                });
             }
             Kind::Batch(callback) => {
                 let (json, count) = batch_json(call, queue);
@@ -177,19 +176,21 @@ impl Registrations {
             }
             Kind::Invocation(callback) => {
                 let Some(responder) = call.responder else { return };
-                let Some(args) = args_text(&call.args) else { return };
-                let responder = to_handle::<signalr_responder>(Answer { responder, conn: conn.weak() });
                 let _scope = CallbackScope::enter();
-                unsafe {
-                    callback(
-                        reg.userdata.ptr(),
-                        reg.method.as_ptr().cast(),
-                        reg.method.len() - 1,
-                        args.as_ptr().cast(),
-                        args.len() - 1,
-                        responder,
-                    )
-                };
+                // Arguments without a JSON form drop the responder unused: it answers with an error.
+                lend_args(&call.args, |args| {
+                    let responder = to_handle::<signalr_responder>(Answer { responder, conn: conn.weak() });
+                    unsafe {
+                        callback(
+                            reg.userdata.ptr(),
+                            reg.method.as_ptr().cast(),
+                            reg.method.len() - 1,
+                            args.as_ptr().cast(),
+                            args.len() - 1,
+                            responder,
+                        )
+                    }
+                });
             }
         }
     }
@@ -225,8 +226,12 @@ fn batch_json(first: Call, queue: &mut Queue) -> (Vec<u8>, usize) {
     (json, count)
 }
 
-fn args_text(args: &Payload) -> Option<Vec<u8>> {
-    json_text(args).map_err(|e| tracing::error!("handler arguments not convertible to JSON: {e}")).ok()
+/// Lends `args` as JSON text to a handler call; a call whose arguments have no JSON form is
+/// dropped with an error record.
+fn lend_args(args: &Payload, call: impl FnOnce(&[u8])) {
+    if let Err(e) = lend_json_text(args, call) {
+        tracing::error!("handler arguments not convertible to JSON: {e}");
+    }
 }
 
 fn method_arg<'a>(method: *const c_char) -> FfiResult<&'a str> {

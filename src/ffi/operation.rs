@@ -10,7 +10,7 @@
 //! Exactly once: the callbacks live in the operation and are taken by the one who reports —
 //! delivery of the outcome, or cancellation by `signalr_connection_free`.
 
-use std::collections::HashMap;
+use std::cell::Cell;
 use std::ffi::{c_char, c_void};
 use std::future::Future;
 use std::pin::Pin;
@@ -26,6 +26,7 @@ use super::dispatcher::{CallbackScope, Job};
 use super::result::{code_of, Failure, FfiResult};
 use super::signalr_result;
 use super::userdata::{signalr_userdata_free, UserData};
+use crate::id_map::IdMap;
 use crate::{Error, HubStream, Payload};
 
 /// Reports the end of an asynchronous operation, exactly once.
@@ -97,11 +98,13 @@ impl Callbacks {
         let _scope = CallbackScope::enter();
         match outcome {
             Ok(value) => {
-                let json = value.as_ref().map(json_text);
-                match json {
-                    Some(Ok(text)) => unsafe {
+                let lent = value.as_ref().map(|value| {
+                    lend_json_text(value, |text| unsafe {
                         done(ud, signalr_result::Ok, std::ptr::null(), 0, text.as_ptr().cast(), text.len() - 1)
-                    },
+                    })
+                });
+                match lent {
+                    Some(Ok(())) => {}
                     Some(Err(e)) => {
                         let failure = Failure::from(e);
                         let text = c_text(&failure.message);
@@ -127,6 +130,32 @@ pub(crate) fn c_text(text: &str) -> Vec<u8> {
     }
     bytes.push(0);
     bytes
+}
+
+thread_local! {
+    /// The buffer the callback thread writes the text it lends to callbacks into, kept from one
+    /// callback to the next: a handler call or stream item then costs no allocation there.
+    static LENT_TEXT: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
+
+/// A lent-text buffer is kept up to this capacity; a bigger one (a rare big message) is released
+/// after use rather than held by the thread.
+const LENT_TEXT_KEEP: usize = 4096;
+
+/// Calls `lend` with `payload` as NUL-terminated JSON text (whatever the hub protocol), written
+/// into the thread's reused buffer; `lend` gets the text with its NUL.
+pub(crate) fn lend_json_text<R>(payload: &Payload, lend: impl FnOnce(&[u8]) -> R) -> crate::Result<R> {
+    let json = payload.to_json()?;
+    // Taken, not borrowed: a nested call (from inside a callback) finds it empty and allocates.
+    let mut text = LENT_TEXT.take();
+    text.clear();
+    text.extend_from_slice(json.as_bytes());
+    text.push(0);
+    let result = lend(&text);
+    if text.capacity() <= LENT_TEXT_KEEP {
+        LENT_TEXT.set(text);
+    }
+    Ok(result)
 }
 
 /// A payload as NUL-terminated JSON text, whatever the hub protocol.
@@ -199,7 +228,7 @@ pub(crate) struct Ops {
 #[derive(Default)]
 struct Table {
     next_id: u64,
-    ops: HashMap<u64, Arc<Op>>,
+    ops: IdMap<Arc<Op>>,
     /// Set by teardown: no operation may start afterwards.
     closed: bool,
 }
@@ -419,9 +448,8 @@ impl Op {
             }
         };
         let _scope = CallbackScope::enter();
-        match json_text(item) {
-            Ok(text) => unsafe { callback(ud, text.as_ptr().cast(), text.len() - 1) },
-            Err(e) => tracing::error!("stream item dropped: {e}"),
+        if let Err(e) = lend_json_text(item, |text| unsafe { callback(ud, text.as_ptr().cast(), text.len() - 1) }) {
+            tracing::error!("stream item dropped: {e}");
         }
     }
 }
@@ -443,6 +471,21 @@ mod tests {
 
     unsafe extern "C" fn release(ud: *mut c_void) {
         drop(Box::from_raw(ud as *mut Reports));
+    }
+
+    #[test]
+    fn lent_text_is_each_payload_with_its_nul_whatever_came_before_or_around_it() {
+        let text = |p: &Payload| lend_json_text(p, |t| t.to_vec()).unwrap();
+        let small = Payload::from_json("[1,\"a\"]").unwrap();
+        let big = Payload::from_json(format!("[\"{}\"]", "x".repeat(2 * LENT_TEXT_KEEP))).unwrap();
+        assert_eq!(text(&small), b"[1,\"a\"]\0");
+        assert_eq!(text(&big).len(), big.bytes.len() + 1, "bigger than the kept buffer");
+        assert_eq!(text(&small), b"[1,\"a\"]\0", "nothing left over from the big one");
+        // A nested lend (a callback's own) gets its own buffer; the outer text stays intact.
+        let other = Payload::from_json("[2]").unwrap();
+        let (inner, outer) =
+            lend_json_text(&small, |outer| (lend_json_text(&other, |t| t.to_vec()).unwrap(), outer.to_vec())).unwrap();
+        assert_eq!((inner, outer), (b"[2]\0".to_vec(), b"[1,\"a\"]\0".to_vec()));
     }
 
     #[test]
