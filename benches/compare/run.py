@@ -18,6 +18,7 @@ import os
 import platform
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -115,6 +116,13 @@ class Measurement:
     payload: int
     protocol: str
     title: str
+    # Rounds of the measurement: each round runs every client once, and a figure is the median of
+    # its rounds. The machine's speed drifts within minutes; interleaved rounds let every client
+    # see the same drift, so ratios compare like with like. One round where a run takes minutes.
+    rounds: int = 3
+
+    def rounds_for(self, smoke: bool) -> int:
+        return min(self.rounds, 2) if smoke else self.rounds  # the smoke run still takes a median
 
 
 MEASUREMENTS = [
@@ -125,8 +133,8 @@ MEASUREMENTS = [
     Measurement("flood_json_10k", "flood", 50_000, 50, 10_240, "json", "Flood receive, JSON, 10 KB"),
     Measurement("flood_msgpack_10k", "flood", 50_000, 50, 10_240, "messagepack", "Flood receive, MessagePack, 10 KB"),
     Measurement("connect", "connect", 200, 5, 0, "json", "connection set-up (negotiate, WebSocket, handshake)"),
-    Measurement("idle_1k", "idle", 1_000, 20, 0, "json", "resident memory per idle connection, 1,000 connections"),
-    Measurement("idle_10k", "idle", 10_000, 40, 0, "json", "resident memory per idle connection, 10,000 connections"),
+    Measurement("idle_1k", "idle", 1_000, 20, 0, "json", "resident memory per idle connection, 1,000 connections", 1),
+    Measurement("idle_10k", "idle", 10_000, 40, 0, "json", "resident memory per idle connection, 10,000 connections", 1),
 ]
 
 # Figures derived from the programs' output: key → (measurement, field, unit, higher is better, label).
@@ -192,6 +200,20 @@ def run_one(client: Client, m: Measurement, count: int, hub_binary: Path, profil
     if "cpu_s" in figures:
         figures["cpu_per_100k"] = figures["cpu_s"] * 100_000 / count
     return {"status": "ok", "figures": figures, "count": count, "seconds": round(seconds, 2)}
+
+
+def merge_round(previous: dict | None, run: dict) -> dict:
+    """The runs of one client and measurement so far, with `run` (the latest round) added: every
+    round's figures under "rounds", the median of each figure under "figures". A failed or
+    unsupported round decides the whole."""
+    if previous is not None and previous["status"] != "ok":
+        return previous
+    if run["status"] != "ok":
+        return run
+    rounds = (previous["rounds"] if previous else []) + [run["figures"]]
+    fields = [f for f in rounds[0] if all(isinstance(r.get(f), (int, float)) for r in rounds)]
+    return {"status": "ok", "figures": {f: statistics.median(r[f] for r in rounds) for f in fields}, "rounds": rounds,
+            "count": run["count"], "seconds": round((previous["seconds"] if previous else 0) + run["seconds"], 2)}
 
 
 # --- machine ------------------------------------------------------------------------------------
@@ -277,6 +299,7 @@ def table(results: dict, clients: list[Client], keys: list[str]) -> list[str]:
 
 def write_markdown(results: dict, clients: list[Client], out: Path) -> None:
     counts = ", ".join(f"{m.key} {m.smoke_count if results['smoke'] else m.count:,}" for m in MEASUREMENTS)
+    rounds = ", ".join(f"{k} {v.get('rounds', 1)}" for k, v in results["measurements"].items())
     md = [
         "# Side-by-side client benchmarks",
         "",
@@ -291,6 +314,10 @@ def write_markdown(results: dict, clients: list[Client], out: Path) -> None:
         "`n/a` marks a combination the client lacks; `failed` one that did not complete (reason in results.json).",
         "",
         f"Counts: {counts}. Invokes and receives are preceded by a tenth as many for warm-up.",
+        "",
+        f"Rounds: {rounds}. A round runs every client once, one after the other; each figure is the median of its "
+        "client's rounds (every round's figures are in results.json), so that all clients meet the same drift in the "
+        "machine's speed.",
         "",
         "## Invoke latency and throughput (JSON)",
         "",
@@ -484,16 +511,22 @@ def main() -> int:
     for m in measurements:
         count = m.smoke_count if args.smoke else m.count
         results["load_during"][m.key] = round(os.getloadavg()[0], 2)
-        for c in clients:
-            if c.key in problems:
-                run = {"status": "failed", "reason": problems[c.key]}
-            else:
-                run = run_one(c, m, count, hub_binary, args.profile, timeout)
-            results["clients"][c.key]["runs"][m.key] = run
-            shown = json.dumps(run.get("figures")) if run["status"] == "ok" else f"{run['status']}: {run['reason'][:300]}"
-            print(f"  {m.key:18} {c.key:12} {shown}", flush=True)
-            if not args.smoke:  # what is measured so far survives an interrupted run
-                write_outputs(results, clients, args.out, complete=False, chart=c is clients[-1])
+        rounds = m.rounds_for(args.smoke)
+        results["measurements"][m.key]["rounds"] = rounds
+        for r in range(rounds):
+            for c in clients:
+                runs = results["clients"][c.key]["runs"]
+                if c.key in problems:
+                    run = {"status": "failed", "reason": problems[c.key]}
+                elif m.key in runs and runs[m.key]["status"] != "ok":
+                    continue  # failed or unsupported in an earlier round
+                else:
+                    run = run_one(c, m, count, hub_binary, args.profile, timeout)
+                runs[m.key] = merge_round(runs.get(m.key), run)
+                shown = json.dumps(run.get("figures")) if run["status"] == "ok" else f"{run['status']}: {run['reason'][:300]}"
+                print(f"  {m.key:18} {c.key:12} {r + 1}/{rounds} {shown}", flush=True)
+                if not args.smoke:  # what is measured so far survives an interrupted run
+                    write_outputs(results, clients, args.out, complete=False, chart=c is clients[-1])
     write_outputs(results, clients, args.out, complete=True)
     print(f"wrote {args.out}/results.md, results.json, chart.png, machine.md; load after: {results['uptime_after']}")
 
