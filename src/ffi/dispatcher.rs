@@ -130,6 +130,37 @@ impl Jobs {
         self.wake(&mut state);
     }
 
+    /// See [`Sender::send_call`].
+    fn send_call(&self, call: Call) {
+        let mut state = self.lock();
+        if state.calls >= BACKLOG_LIMIT && !state.closed {
+            drop(state);
+            let wait = || {
+                let mut state = self.lock();
+                while state.calls >= BACKLOG_LIMIT && !state.closed {
+                    self.wake(&mut state);
+                    state = self.room.wait(state).unwrap_or_else(|p| p.into_inner());
+                }
+                state
+            };
+            // On a runtime worker (the receive loop): let the runtime move its other tasks away.
+            state = match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+                Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(wait),
+                _ => wait(),
+            };
+        }
+        if state.closed {
+            drop(state);
+            return;
+        }
+        state.jobs.push_back(Job::Call(call));
+        state.calls += 1;
+        state.new_calls += 1;
+        if state.jobs.len() >= WAKE_EVERY {
+            self.wake(&mut state);
+        }
+    }
+
     /// The receive loop has handled everything received: wakes the callback thread for the
     /// calls it queued.
     fn caught_up(&self) {
@@ -153,6 +184,13 @@ impl Sender {
     /// Wakes the callback thread for the handler calls queued so far (see [`Jobs`]).
     pub fn caught_up(&self) {
         self.0.caught_up()
+    }
+
+    /// Queues a handler call, first waiting while the callback thread is far behind. The callback
+    /// thread is woken later, by [`Sender::caught_up`]. Only for the receive loop's hooks,
+    /// which hold no lock.
+    pub fn send_call(&self, call: Call) {
+        self.0.send_call(call)
     }
 }
 
@@ -184,37 +222,10 @@ impl Dispatcher {
         self.jobs.send(job)
     }
 
-    /// Queues a handler call, first waiting while the callback thread is far behind. The callback
-    /// thread is woken later, by [`Sender::caught_up`]. Only for the receive loop's hooks,
-    /// which hold no lock.
+    /// As [`Sender::send_call`] (for tests that play the receive loop).
+    #[cfg(test)]
     pub fn send_call(&self, call: Call) {
-        let mut state = self.jobs.lock();
-        if state.calls >= BACKLOG_LIMIT && !state.closed {
-            drop(state);
-            let wait = || {
-                let mut state = self.jobs.lock();
-                while state.calls >= BACKLOG_LIMIT && !state.closed {
-                    self.jobs.wake(&mut state);
-                    state = self.jobs.room.wait(state).unwrap_or_else(|p| p.into_inner());
-                }
-                state
-            };
-            // On a runtime worker (the receive loop): let the runtime move its other tasks away.
-            state = match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
-                Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(wait),
-                _ => wait(),
-            };
-        }
-        if state.closed {
-            drop(state);
-            return;
-        }
-        state.jobs.push_back(Job::Call(call));
-        state.calls += 1;
-        state.new_calls += 1;
-        if state.jobs.len() >= WAKE_EVERY {
-            self.jobs.wake(&mut state);
-        }
+        self.jobs.send_call(call)
     }
 
     /// A sender for hooks that must not hold the connection.

@@ -12,9 +12,9 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
 use super::boundary::{out_arg, str_arg, to_handle};
 use super::connection::{connection_arg, signalr_connection, Connection};
-use super::dispatcher::{Call, CallbackScope, Queue};
+use super::dispatcher::{Call, CallbackScope, Queue, Sender};
 use super::invocation::require_callback;
-use super::operation::{c_text, lend_json_text};
+use super::operation::{c_text, lend_json_text, ReadyProbe};
 use super::responder::{signalr_responder, Answer};
 use super::result::{Failure, FfiResult};
 use super::signalr_result;
@@ -257,14 +257,15 @@ fn register(
         core_id: OnceLock::new(),
     };
     let (id, reg) = conn.handlers.insert(reg)?;
-    let weak = Arc::downgrade(conn);
+    let queue =
+        CallQueue { conn: Arc::downgrade(conn), completions: conn.ops.ready_probe(), jobs: conn.dispatcher.sender() };
     let call = move |args: &Payload| Call { reg: id, args: args.clone(), responder: None };
     let registered = match reg.kind {
-        Kind::Plain(_) => conn.hub.on(method, move |args: &Payload| queue(&weak, call(args))),
+        Kind::Plain(_) => conn.hub.on(method, move |args: &Payload| queue.push(call(args))),
         // A batch cannot answer: calls expecting a result stay with the client-result handler.
-        Kind::Batch(_) => conn.hub.on_notification(method, move |args: &Payload| queue(&weak, call(args))),
+        Kind::Batch(_) => conn.hub.on_notification(method, move |args: &Payload| queue.push(call(args))),
         Kind::Invocation(_) => conn.hub.on_invoke(method, move |args: &Payload, responder| {
-            queue(&weak, Call { responder: Some(responder), ..call(args) })
+            queue.push(Call { responder: Some(responder), ..call(args) })
         }),
     };
     match registered {
@@ -297,11 +298,25 @@ unsafe fn register_entry<F>(
     Ok(())
 }
 
-/// Runs in the receive loop: flush what completed before, then queue the handler's call.
-fn queue(weak: &Weak<Connection>, call: Call) {
-    let Some(conn) = weak.upgrade() else { return };
-    conn.ops.flush();
-    conn.dispatcher.send_call(call);
+/// Where a registration's handler hook (run by the receive loop) queues its calls. It holds the
+/// connection weakly (the core's handler table must not keep it alive) and upgrades only when
+/// completions wait to be flushed, not for every message.
+struct CallQueue {
+    conn: Weak<Connection>,
+    completions: ReadyProbe,
+    jobs: Sender,
+}
+
+impl CallQueue {
+    /// Flushes what completed before (callbacks keep the server's order), then queues `call`.
+    fn push(&self, call: Call) {
+        if self.completions.any() {
+            if let Some(conn) = self.conn.upgrade() {
+                conn.ops.flush();
+            }
+        }
+        self.jobs.send_call(call);
+    }
 }
 
 /// Registers a handler for calls of the client method `method` (case-insensitive). Several

@@ -216,6 +216,15 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Tells whether operations of a connection have news to flush, without holding the connection.
+pub(crate) struct ReadyProbe(Arc<Ready>);
+
+impl ReadyProbe {
+    pub fn any(&self) -> bool {
+        self.0.any.load(Ordering::Acquire)
+    }
+}
+
 /// The operations of one connection.
 #[derive(Default)]
 pub(crate) struct Ops {
@@ -251,6 +260,10 @@ impl Ops {
         });
         table.ops.insert(id, op.clone());
         Ok(op)
+    }
+
+    pub fn ready_probe(&self) -> ReadyProbe {
+        ReadyProbe(self.ready.clone())
     }
 
     /// Turns everything ready so far into jobs. Called by hooks before they queue their own job.
