@@ -422,6 +422,49 @@ async fn stop_during_negotiation_cancels_start() {
     assert_eq!(c.state(), ConnectionState::Disconnected);
 }
 
+/// Polls `future` exactly once; panics if it finished.
+async fn poll_once<F: std::future::Future + Unpin>(future: &mut F) {
+    tokio::select! {
+        biased;
+        _ = future => panic!("finished on its first poll"),
+        _ = std::future::ready(()) => {}
+    }
+}
+
+// The test runtime has one thread: a task the start spawns cannot run before the test awaits.
+#[tokio::test]
+async fn a_stop_before_the_start_task_first_ran_still_cancels_the_start() {
+    let (_listener, url) = silent_server().await;
+    let c = signalr_native::HubConnectionBuilder::new(url).build().unwrap();
+    let mut starting = Box::pin(c.start());
+    poll_once(&mut starting).await;
+    assert_eq!(c.state(), ConnectionState::Connecting, "a started connection is Connecting at once");
+    c.stop().await;
+    let e = starting.await.unwrap_err();
+    assert!(matches!(&e, Error::Canceled(_)), "{e:?}");
+    assert_eq!(c.state(), ConnectionState::Disconnected);
+}
+
+#[tokio::test]
+async fn dropping_an_unfinished_start_cancels_it() {
+    let (_listener, url) = silent_server().await;
+    // Negotiate would wait an hour for the silent server: only a cancel ends the run in time.
+    let c = signalr_native::HubConnectionBuilder::new(url).http_timeout(Duration::from_secs(3600)).build().unwrap();
+    let (tx, mut states) = tokio::sync::mpsc::unbounded_channel();
+    c.on_state_changed(move |old, new| {
+        let _ = tx.send((old, new));
+    });
+    let mut starting = Box::pin(c.start());
+    poll_once(&mut starting).await;
+    drop(starting);
+    assert_eq!(states.recv().await, Some((ConnectionState::Disconnected, ConnectionState::Connecting)));
+    // Nothing else stops it: the dropped start itself ends the run (the guard is far above the
+    // moment that takes, far below the hour negotiate would wait).
+    let ended = tokio::time::timeout(Duration::from_secs(60), states.recv()).await;
+    assert_eq!(ended.ok().flatten(), Some((ConnectionState::Connecting, ConnectionState::Disconnected)));
+    assert_eq!(c.state(), ConnectionState::Disconnected);
+}
+
 #[tokio::test]
 async fn stop_during_the_handshake_cancels_start() {
     // A server that reads the handshake request and never answers.

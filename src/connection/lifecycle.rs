@@ -14,21 +14,27 @@ use super::Inner;
 use crate::error::{Error, Result};
 use crate::reconnect::RetryContext;
 
+/// Disconnected → Connecting, and the run's lifecycle recorded, before `start`'s task is spawned:
+/// were this left to the task, a `stop` issued before the task first ran would find nothing to
+/// cancel, and the start would go on to connect a connection its owner had already given up.
+pub(crate) fn begin(inner: &Inner) -> Result<Arc<Lifecycle>> {
+    let mut data = inner.lock_state();
+    if data.state != ConnectionState::Disconnected {
+        return Err(Error::InvalidState(format!(
+            "cannot start a connection that is not in the Disconnected state (it is {})",
+            data.state
+        )));
+    }
+    let lifecycle = Lifecycle::new();
+    data.set(ConnectionState::Connecting);
+    data.lifecycle = Some(lifecycle.clone());
+    Ok(lifecycle)
+}
+
 /// `start`: Disconnected → Connecting → Connected, then the run continues in a background task.
-pub(crate) async fn start(inner: Arc<Inner>) -> Result<()> {
-    let lifecycle = {
-        let mut data = inner.lock_state();
-        if data.state != ConnectionState::Disconnected {
-            return Err(Error::InvalidState(format!(
-                "cannot start a connection that is not in the Disconnected state (it is {})",
-                data.state
-            )));
-        }
-        let lifecycle = Lifecycle::new();
-        data.set(ConnectionState::Connecting);
-        data.lifecycle = Some(lifecycle.clone());
-        lifecycle
-    };
+///
+/// [`begin`] runs first, on the caller's side: a `stop` from then on finds the run and cancels it.
+pub(crate) async fn start(inner: Arc<Inner>, lifecycle: Arc<Lifecycle>) -> Result<()> {
     let established = match establish(&inner, &lifecycle.stop).await {
         Ok(established) => established,
         Err(e) => {

@@ -185,18 +185,23 @@ impl HubConnection {
     }
 
     /// Connects: negotiate, transport, handshake. Only from Disconnected (ST-2). Runs on the
-    /// connection's runtime, so it may be awaited from any executor.
+    /// connection's runtime, so it may be awaited from any executor. Dropping the future before
+    /// it finished (a timeout around it, say) cancels the start, as [`HubConnection::stop`] would.
     pub async fn start(&self) -> Result<()> {
         let inner = self.inner().clone();
-        let task = self.inner().config.runtime.spawn(lifecycle::start(inner));
-        task.await.unwrap_or_else(|e| {
+        let lifecycle = lifecycle::begin(&inner)?;
+        let cancel_if_dropped = lifecycle.stop.clone().drop_guard();
+        let task = self.inner().config.runtime.spawn(lifecycle::start(inner, lifecycle));
+        let result = task.await.unwrap_or_else(|e| {
             // The start task panicked (or the runtime is shutting down): the state is known again.
             self.inner().set_disconnected();
             Err(match e.try_into_panic() {
                 Ok(payload) => Error::panicked("start", &*payload),
                 Err(e) => Error::Internal(format!("start task failed: {e}")),
             })
-        })
+        });
+        cancel_if_dropped.disarm();
+        result
     }
 
     /// Stops the connection and waits until it is Disconnected and `on_close` has run (ST-3).
