@@ -963,6 +963,10 @@ signalr_result signalr_log_set_callback(signalr_log_callback callback,
 /**
  * Changes the level filter of the log callback (a `signalr_log_level` value).
  *
+ * Outside the log callback this function returns once the records produced before the change
+ * were delivered: from then on the callback gets only records at or above `level`. From inside
+ * the log callback it returns at once.
+ *
  * Thread safety: any thread. Errors: `SIGNALR_RESULT_INVALID_ARGUMENT` for an unknown level.
  */
 signalr_result signalr_log_set_level(uint32_t level);

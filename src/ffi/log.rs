@@ -89,9 +89,16 @@ struct Record {
 /// Records queued and not yet delivered, above which new records are dropped.
 const QUEUE_LIMIT: usize = 4096;
 
+/// What the log thread receives.
+enum Item {
+    Record(Record),
+    /// Answered once everything queued before it was delivered (see `signalr_log_set_level`).
+    Flushed(mpsc::SyncSender<()>),
+}
+
 /// The queue to the log thread of the installed callback.
 struct Queue {
-    records: mpsc::SyncSender<Record>,
+    records: mpsc::SyncSender<Item>,
     /// Records dropped since the last delivered one (queue full).
     dropped: Arc<AtomicU64>,
 }
@@ -113,7 +120,7 @@ thread_local! {
 /// Starts the log thread that calls `sink` for each queued record; it ends (releasing the user
 /// data) once every sender is dropped and the queue is drained.
 fn start(sink: Sink) -> std::io::Result<(Arc<Queue>, JoinHandle<()>)> {
-    let (records, rx) = mpsc::sync_channel::<Record>(QUEUE_LIMIT);
+    let (records, rx) = mpsc::sync_channel::<Item>(QUEUE_LIMIT);
     let dropped = Arc::new(AtomicU64::new(0));
     let count = dropped.clone();
     let thread = std::thread::Builder::new().name("signalr-log".into()).spawn(move || {
@@ -134,7 +141,14 @@ fn start(sink: Sink) -> std::io::Result<(Arc<Queue>, JoinHandle<()>)> {
             };
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(call));
         };
-        while let Ok(record) = rx.recv() {
+        while let Ok(item) = rx.recv() {
+            let record = match item {
+                Item::Record(record) => record,
+                Item::Flushed(ack) => {
+                    let _ = ack.send(());
+                    continue;
+                }
+            };
             let lost = count.swap(0, Ordering::Relaxed);
             if lost > 0 {
                 let text = format!("{lost} log records were dropped: the log callback fell behind");
@@ -174,10 +188,16 @@ impl<S: Subscriber> Layer<S> for Forward {
         if ON_LOG_THREAD.with(|flag| flag.get()) {
             return;
         }
-        let queue = match SINK.read().map(|s| s.clone()) {
-            Ok(Some(queue)) => queue,
-            _ => return,
+        // The lock is held until the record is queued, and the level checked again under it: a
+        // level change (which takes it to write) then has no record in between check and queue.
+        let sink = match SINK.read() {
+            Ok(sink) => sink,
+            Err(_) => return,
         };
+        let Some(queue) = sink.as_ref() else { return };
+        if !enabled(event.metadata().level()) {
+            return;
+        }
         let mut text = MessageText(String::new());
         event.record(&mut text);
         let record = Record {
@@ -186,7 +206,7 @@ impl<S: Subscriber> Layer<S> for Forward {
             message: text.0,
         };
         // Never wait for the callback: a full queue drops the record.
-        if let Err(mpsc::TrySendError::Full(_)) = queue.records.try_send(record) {
+        if let Err(mpsc::TrySendError::Full(_)) = queue.records.try_send(Item::Record(record)) {
             queue.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -284,11 +304,28 @@ pub extern "C" fn signalr_log_set_callback(
 
 /// Changes the level filter of the log callback (a `signalr_log_level` value).
 ///
+/// Outside the log callback this function returns once the records produced before the change
+/// were delivered: from then on the callback gets only records at or above `level`. From inside
+/// the log callback it returns at once.
+///
 /// Thread safety: any thread. Errors: `SIGNALR_RESULT_INVALID_ARGUMENT` for an unknown level.
 #[no_mangle]
 pub extern "C" fn signalr_log_set_level(level: u32) -> signalr_result {
     ffi_call!({
-        set_level(enum_arg(level, "level", signalr_log_level::from_u32)?);
+        let level = enum_arg(level, "level", signalr_log_level::from_u32)?;
+        // Stored under the lock's write side: no emitter is between its level check and its queue.
+        let queue = {
+            let sink = SINK.write().unwrap_or_else(|e| e.into_inner());
+            MIN_LEVEL.store(level as u32, Ordering::Relaxed);
+            sink.clone()
+        };
+        set_level(level);
+        if let Some(queue) = queue.filter(|_| !ON_LOG_THREAD.with(|flag| flag.get())) {
+            let (ack, flushed) = mpsc::sync_channel(1);
+            if queue.records.send(Item::Flushed(ack)).is_ok() {
+                let _ = flushed.recv();
+            }
+        }
         Ok(())
     })
 }
