@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::boundary::{json_array_arg, out_arg, str_arg};
 use super::connection::{block_on, connection_arg, may_block, signalr_connection, Connection};
-use super::operation::{json_text, signalr_completion_callback, Callbacks, Work};
+use super::operation::{signalr_completion_callback, Callbacks, Work};
 use super::result::{Failure, FfiResult};
 use super::signalr_result;
 use super::strings::to_owned_c_string;
@@ -102,8 +102,8 @@ pub unsafe extern "C" fn signalr_connection_invoke_blocking(
         let out = out_arg(out_json, "out_json")?;
         let CallArgs { conn, method, args } = call_args(c, method, args_json)?;
         let result = block_on(timeout_ms, async { conn.hub.invoke(&method, args).await.map_err(Failure::from) })?;
-        let text = json_text(&result).map_err(Failure::from)?;
-        *out = to_owned_c_string(std::str::from_utf8(&text[..text.len() - 1]).unwrap_or_default());
+        let text = result.to_json().map_err(|e| Failure::from(crate::Error::from(e)))?;
+        *out = to_owned_c_string(&text);
         Ok(())
     })
 }

@@ -27,6 +27,7 @@ use super::result::{code_of, Failure, FfiResult};
 use super::signalr_result;
 use super::userdata::{signalr_userdata_free, UserData};
 use crate::id_map::IdMap;
+use crate::protocol::Format;
 use crate::{Error, HubStream, Payload};
 
 /// Reports the end of an asynchronous operation, exactly once.
@@ -145,26 +146,23 @@ const LENT_TEXT_KEEP: usize = 4096;
 /// Calls `lend` with `payload` as NUL-terminated JSON text (whatever the hub protocol), written
 /// into the thread's reused buffer; `lend` gets the text with its NUL.
 pub(crate) fn lend_json_text<R>(payload: &Payload, lend: impl FnOnce(&[u8]) -> R) -> crate::Result<R> {
-    let json = payload.to_json()?;
     // Taken, not borrowed: a nested call (from inside a callback) finds it empty and allocates.
     let mut text = LENT_TEXT.take();
     text.clear();
-    text.extend_from_slice(json.as_bytes());
-    text.push(0);
-    let result = lend(&text);
+    let written = match payload.format {
+        // JSON is checked to be UTF-8 and copied; MessagePack is transcoded straight into the
+        // buffer (its strings are checked on the way).
+        Format::Json => payload.to_json().map(|json| text.extend_from_slice(json.as_bytes())),
+        Format::MessagePack => payload.write_as(Format::Json, &mut text),
+    };
+    let result = written.map(|()| {
+        text.push(0);
+        lend(&text)
+    });
     if text.capacity() <= LENT_TEXT_KEEP {
         LENT_TEXT.set(text);
     }
-    Ok(result)
-}
-
-/// A payload as NUL-terminated JSON text, whatever the hub protocol.
-pub(crate) fn json_text(payload: &Payload) -> crate::Result<Vec<u8>> {
-    let json = payload.to_json()?;
-    let mut bytes = Vec::with_capacity(json.len() + 1);
-    bytes.extend_from_slice(json.as_bytes());
-    bytes.push(0);
-    Ok(bytes)
+    Ok(result?)
 }
 
 pub(crate) struct Op {
