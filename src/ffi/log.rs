@@ -248,9 +248,11 @@ fn install_subscriber() -> FfiResult {
     result
 }
 
-fn set_level(level: signalr_log_level) {
+/// Stores the level filter while the caller holds the sink lock's write side (`_sink`): emitters
+/// check the level again under its read side until their record is queued, so none of the old
+/// level is queued afterwards. The caller then rebuilds tracing's interest cache, outside the lock.
+fn store_level(_sink: &mut Option<Arc<Queue>>, level: signalr_log_level) {
     MIN_LEVEL.store(level as u32, Ordering::Relaxed);
-    tracing::callsite::rebuild_interest_cache();
 }
 
 /// Sets (or, with a NULL `callback`, removes) the process-wide log callback and its level filter
@@ -286,9 +288,13 @@ pub extern "C" fn signalr_log_set_callback(
             None => (None, None),
         };
         let guard = SET.lock().unwrap_or_else(|e| e.into_inner());
-        let previous = std::mem::replace(&mut *SINK.write().unwrap_or_else(|e| e.into_inner()), queue);
+        let previous = {
+            let mut sink = SINK.write().unwrap_or_else(|e| e.into_inner());
+            store_level(&mut sink, level);
+            std::mem::replace(&mut *sink, queue)
+        };
         let previous_thread = std::mem::replace(&mut *THREAD.lock().unwrap_or_else(|e| e.into_inner()), thread);
-        set_level(level);
+        tracing::callsite::rebuild_interest_cache();
         drop(guard);
         // The previous log thread ends once it drained its queue and the emitters that still hold
         // its queue (for a moment) let go; wait for it, unless this is that thread.
@@ -313,13 +319,12 @@ pub extern "C" fn signalr_log_set_callback(
 pub extern "C" fn signalr_log_set_level(level: u32) -> signalr_result {
     ffi_call!({
         let level = enum_arg(level, "level", signalr_log_level::from_u32)?;
-        // Stored under the lock's write side: no emitter is between its level check and its queue.
         let queue = {
-            let sink = SINK.write().unwrap_or_else(|e| e.into_inner());
-            MIN_LEVEL.store(level as u32, Ordering::Relaxed);
+            let mut sink = SINK.write().unwrap_or_else(|e| e.into_inner());
+            store_level(&mut sink, level);
             sink.clone()
         };
-        set_level(level);
+        tracing::callsite::rebuild_interest_cache();
         if let Some(queue) = queue.filter(|_| !ON_LOG_THREAD.with(|flag| flag.get())) {
             let (ack, flushed) = mpsc::sync_channel(1);
             if queue.records.send(Item::Flushed(ack)).is_ok() {
