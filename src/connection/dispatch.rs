@@ -19,7 +19,7 @@ use super::responder::{Responder, NO_RESULT_ERROR};
 use super::session::Session;
 use super::stateful::{ReceiveTracker, Verdict};
 use crate::error::Error;
-use crate::protocol::{Completion, CompletionResult, HubMessage, Invocation, MessageReader, Payload};
+use crate::protocol::{Chunk, Completion, CompletionResult, HubMessage, Invocation, MessageReader, Payload};
 use crate::transport::TransportReader;
 
 /// Why a session's receive loop ended.
@@ -104,14 +104,14 @@ impl ReceiveLoop<'_> {
                     return Ended::dropped(Some(Error::Transport("the connection was lost while sending".into())));
                 }
                 chunk = recv_or_caught_up(reader, registry) => match chunk {
-                    Some(Ok(bytes)) => {
+                    Some(Ok(chunk)) => {
                         if let Some(t) = timeout.as_mut() {
                             t.touch();
                         }
                         if let Some(tracker) = tracker.as_deref_mut() {
-                            tracker.received(bytes.len());
+                            tracker.received(chunk.len());
                         }
-                        messages.push(bytes);
+                        messages.push(chunk);
                     }
                     // A clean close without a Close message still counts as a loss.
                     None => return Ended::dropped(None),
@@ -134,7 +134,7 @@ impl ReceiveLoop<'_> {
 
 /// The next chunk; when none is ready yet, the handlers are told first that they have seen
 /// everything received so far.
-async fn recv_or_caught_up(reader: &mut TransportReader, handlers: &Handlers) -> Option<crate::error::Result<bytes::Bytes>> {
+async fn recv_or_caught_up(reader: &mut TransportReader, handlers: &Handlers) -> Option<crate::error::Result<Chunk>> {
     let mut recv = std::pin::pin!(reader.recv());
     let mut told = false;
     std::future::poll_fn(|cx| {

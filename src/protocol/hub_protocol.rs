@@ -55,9 +55,9 @@ impl HubProtocol {
     /// Parses one unframed message (a JSON record without its separator, or a msgpack body
     /// without its length prefix); `body` lies inside `owner`, of which payloads become slices.
     /// `Ok(None)` = unknown message type, to be skipped (M-4).
-    pub(crate) fn parse(self, owner: &Bytes, body: &[u8]) -> Result<Option<HubMessage>, ProtocolError> {
+    pub(crate) fn parse(self, owner: &Bytes, body: &[u8], utf8: bool) -> Result<Option<HubMessage>, ProtocolError> {
         match self {
-            HubProtocol::Json => json::parse_message(owner, body),
+            HubProtocol::Json => json::parse_message(owner, body, utf8),
             HubProtocol::MessagePack => msgpack::parse_message(owner, body),
         }
     }

@@ -148,14 +148,24 @@ fn string_field(out: &mut Vec<u8>, name: &str, value: &str) {
 // Parsing
 
 /// Parses one record (without its separator) lying inside `owner`, whose slices the payloads
-/// become. `Ok(None)` = a message type this version does not know, to be skipped (M-4).
-pub fn parse_message(owner: &Bytes, record: &[u8]) -> Result<Option<HubMessage>, ProtocolError> {
+/// become; `utf8` = the record is known to be UTF-8 (it came from a [`Chunk`] that promised so).
+/// `Ok(None)` = a message type this version does not know, to be skipped (M-4).
+///
+/// [`Chunk`]: super::reader::Chunk
+pub fn parse_message(owner: &Bytes, record: &[u8], utf8: bool) -> Result<Option<HubMessage>, ProtocolError> {
     if record.iter().all(u8::is_ascii_whitespace) {
         return Err(ProtocolError::new("empty JSON hub message (nothing before the record separator)"));
     }
-    // Checked once up front, so serde_json's `&str` reader need not check each string again.
-    let text = std::str::from_utf8(record)
-        .map_err(|e| ProtocolError::new(format!("JSON hub message is not valid UTF-8 ({e})")))?;
+    // Checked once up front (unless the transport already did), so serde_json's `&str` reader
+    // need not check each string again.
+    let text = if utf8 {
+        // SAFETY: `utf8` is only set for records cut at character boundaries out of a chunk whose
+        // creator vouched for it being UTF-8 (`Chunk::utf8_unchecked`).
+        unsafe { std::str::from_utf8_unchecked(record) }
+    } else {
+        std::str::from_utf8(record)
+            .map_err(|e| ProtocolError::new(format!("JSON hub message is not valid UTF-8 ({e})")))?
+    };
     let mut fields = Fields::default();
     let mut de = serde_json::Deserializer::from_str(text);
     FieldsSeed(&mut fields)

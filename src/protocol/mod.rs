@@ -24,7 +24,7 @@ pub use error::ProtocolError;
 pub use handshake::{HandshakeRequest, HandshakeResponse};
 pub use hub_protocol::HubProtocol;
 pub use message::*;
-pub use reader::MessageReader;
+pub use reader::{Chunk, MessageReader};
 
 /// Values nested deeper than this are refused when decoded or transcoded, so hostile input cannot
 /// overflow the stack (serde_json's own limit is 128 too).

@@ -3,6 +3,9 @@
 //! Chunks are kept as they arrived. A message that lies inside one chunk is handed out as a slice
 //! of it (no copy); only a message that spans chunks is joined into a new buffer, once, when it is
 //! complete.
+//!
+//! A chunk may come with the promise that it is UTF-8 (a WebSocket text message, which the
+//! WebSocket layer checked): JSON records inside it are then not checked a second time.
 
 use std::collections::VecDeque;
 
@@ -18,7 +21,7 @@ use super::{varint, HandshakeRequest, HandshakeResponse, HubMessage, HubProtocol
 pub struct MessageReader {
     protocol: HubProtocol,
     max_message_bytes: usize,
-    chunks: VecDeque<Bytes>,
+    chunks: VecDeque<Chunk>,
     buffered: usize,
     /// JSON records: this many leading buffered bytes are known to hold no 0x1E (not searched again).
     scanned: usize,
@@ -35,9 +38,10 @@ impl MessageReader {
         self.protocol
     }
 
-    pub fn push(&mut self, chunk: Bytes) {
-        if !chunk.is_empty() {
-            self.buffered += chunk.len();
+    pub fn push(&mut self, chunk: impl Into<Chunk>) {
+        let chunk = chunk.into();
+        if !chunk.bytes.is_empty() {
+            self.buffered += chunk.bytes.len();
             self.chunks.push_back(chunk);
         }
     }
@@ -68,9 +72,12 @@ impl MessageReader {
             let Some(frame) = frame else { return Ok(None) };
             let protocol = self.protocol;
             let parsed = match self.chunks.front() {
-                // The common case: parse in place, payloads become slices of the chunk.
-                Some(front) if front.len() >= frame.total() => {
-                    let parsed = protocol.parse(front, &front[frame.prefix..frame.prefix + frame.body]);
+                // The common case: parse in place, payloads become slices of the chunk. A JSON
+                // record begins where the chunk does and ends before a 0x1E, both character
+                // boundaries, so a chunk's UTF-8 promise holds for the record too.
+                Some(Chunk { bytes: front, utf8 }) if front.len() >= frame.total() => {
+                    let body = &front[frame.prefix..frame.prefix + frame.body];
+                    let parsed = protocol.parse(front, body, *utf8);
                     self.discard(frame.total());
                     parsed
                 }
@@ -78,7 +85,7 @@ impl MessageReader {
                     self.discard(frame.prefix);
                     let joined = self.take(frame.body);
                     self.discard(frame.suffix);
-                    protocol.parse(&joined, &joined)
+                    protocol.parse(&joined, &joined, false)
                 }
             };
             if let Some(message) = parsed? {
@@ -99,7 +106,7 @@ impl MessageReader {
     fn locate_record(&mut self) -> Result<Option<Frame>, ProtocolError> {
         let mut offset = 0;
         let mut separator_at = None;
-        for chunk in &self.chunks {
+        for Chunk { bytes: chunk, .. } in &self.chunks {
             let end = offset + chunk.len();
             if end > self.scanned {
                 let from = self.scanned.saturating_sub(offset);
@@ -134,7 +141,7 @@ impl MessageReader {
     fn locate_frame(&mut self) -> Result<Option<Frame>, ProtocolError> {
         let prefix = match self.chunks.front() {
             None => return Ok(None),
-            Some(front) if front.len() >= varint::MAX_LEN => varint::read(front)?,
+            Some(Chunk { bytes: front, .. }) if front.len() >= varint::MAX_LEN => varint::read(front)?,
             Some(_) => {
                 let mut head = [0; varint::MAX_LEN];
                 let n = self.peek(&mut head);
@@ -161,7 +168,7 @@ impl MessageReader {
     /// Copies the first buffered bytes into `out`; returns how many.
     fn peek(&self, out: &mut [u8]) -> usize {
         let mut n = 0;
-        for chunk in &self.chunks {
+        for Chunk { bytes: chunk, .. } in &self.chunks {
             let k = chunk.len().min(out.len() - n);
             out[n..n + k].copy_from_slice(&chunk[..k]);
             n += k;
@@ -177,7 +184,7 @@ impl MessageReader {
         debug_assert!(n <= self.buffered);
         self.buffered -= n;
         while n > 0 {
-            let Some(front) = self.chunks.front_mut() else { break };
+            let Some(Chunk { bytes: front, .. }) = self.chunks.front_mut() else { break };
             if front.len() > n {
                 front.advance(n);
                 return;
@@ -192,18 +199,18 @@ impl MessageReader {
     fn take(&mut self, n: usize) -> Bytes {
         debug_assert!(n <= self.buffered);
         self.buffered -= n;
-        if let Some(front) = self.chunks.front_mut() {
+        if let Some(Chunk { bytes: front, .. }) = self.chunks.front_mut() {
             if front.len() > n {
                 return front.split_to(n);
             }
             if front.len() == n {
-                return self.chunks.pop_front().unwrap_or_default();
+                return self.chunks.pop_front().map(|c| c.bytes).unwrap_or_default();
             }
         }
         let mut joined = BytesMut::with_capacity(n);
         let mut rest = n;
         while rest > 0 {
-            let Some(front) = self.chunks.front_mut() else { break };
+            let Some(Chunk { bytes: front, .. }) = self.chunks.front_mut() else { break };
             if front.len() <= rest {
                 rest -= front.len();
                 joined.extend_from_slice(front);
@@ -214,6 +221,39 @@ impl MessageReader {
             }
         }
         joined.freeze()
+    }
+}
+
+/// Received protocol bytes, with whether they are known to be UTF-8.
+#[derive(Debug, Clone)]
+pub struct Chunk {
+    bytes: Bytes,
+    utf8: bool,
+}
+
+impl Chunk {
+    /// Bytes the caller vouches for as UTF-8 text.
+    ///
+    /// # Safety
+    /// `bytes` must be valid UTF-8: JSON records in it are parsed without checking that again.
+    pub unsafe fn utf8_unchecked(bytes: Bytes) -> Chunk {
+        debug_assert!(std::str::from_utf8(&bytes).is_ok());
+        Chunk { bytes, utf8: true }
+    }
+
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+}
+
+/// Bytes of unknown content, checked where they are parsed.
+impl From<Bytes> for Chunk {
+    fn from(bytes: Bytes) -> Chunk {
+        Chunk { bytes, utf8: false }
     }
 }
 

@@ -487,6 +487,40 @@ fn json_invalid_utf8_is_an_error() {
 }
 
 #[test]
+fn chunks_vouched_for_as_utf8_read_like_unchecked_ones() {
+    // WebSocket text messages reach the reader as `Chunk::utf8_unchecked`; their records skip the
+    // UTF-8 check. Every split into valid UTF-8 pieces (a text message always is one) must read
+    // the same messages as the same bytes pushed unchecked, for records in place and joined.
+    let msg = HubMessage::Invocation(Invocation {
+        headers: vec![("ключ".into(), "値".into())],
+        invocation_id: Some("1".into()),
+        target: "Grüße😀".into(),
+        arguments: payload(json!(["€uro", {"ü": "😀"}]), Format::Json),
+        stream_ids: vec![],
+    });
+    let wire = [write(HubProtocol::Json, &msg), write(HubProtocol::Json, &msg)].concat();
+    let text = std::str::from_utf8(&wire).unwrap();
+    for split in (0..=text.len()).filter(|&i| text.is_char_boundary(i)) {
+        let mut reader = MessageReader::new(HubProtocol::Json, MAX);
+        let mut got = Vec::new();
+        for part in [&text[..split], &text[split..]] {
+            // SAFETY: `part` is a `&str`.
+            reader.push(unsafe { Chunk::utf8_unchecked(Bytes::copy_from_slice(part.as_bytes())) });
+            while let Some(m) = reader.next_message().unwrap() {
+                got.push(m);
+            }
+        }
+        assert_eq!(got, [msg.clone(), msg.clone()], "split at {split}");
+    }
+    // Bytes nobody vouched for are still checked.
+    let mut bad = b"{\"type\":1,\"target\":\"\xff\",\"arguments\":[]}".to_vec();
+    bad.push(RS);
+    let mut reader = MessageReader::new(HubProtocol::Json, MAX);
+    reader.push(Chunk::from(Bytes::from(bad)));
+    assert!(reader.next_message().unwrap_err().message().contains("not valid UTF-8"));
+}
+
+#[test]
 fn json_invocation_id_absent_null_or_empty_is_fire_and_forget() {
     for text in [
         r#"{"type":1,"target":"m","arguments":[]}"#,

@@ -33,7 +33,7 @@ use url::Url;
 
 use crate::error::{Error, Result};
 use crate::http::Bearer;
-use crate::protocol::Format;
+use crate::protocol::{Chunk, Format};
 
 /// A transport the client may use (bit values as the official clients' `HttpTransportType`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -171,11 +171,11 @@ pub(crate) enum TransportReader {
 impl TransportReader {
     /// The next chunk; `None` when the server closed the transport cleanly; an error names why it
     /// broke (W-5). Cancel-safe.
-    pub async fn recv(&mut self) -> Option<Result<Bytes>> {
+    pub async fn recv(&mut self) -> Option<Result<Chunk>> {
         match self {
             TransportReader::WebSockets(r) => r.recv().await,
-            TransportReader::ServerSentEvents(r) => r.recv().await,
-            TransportReader::LongPolling(r) => r.recv().await,
+            TransportReader::ServerSentEvents(r) => r.recv().await.map(|r| r.map(Chunk::from)),
+            TransportReader::LongPolling(r) => r.recv().await.map(|r| r.map(Chunk::from)),
         }
     }
 

@@ -16,7 +16,7 @@ use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
 use super::ConnectRequest;
 use crate::error::{with_sources, Error, Result};
-use crate::protocol::Format;
+use crate::protocol::{Chunk, Format};
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -101,7 +101,7 @@ pub(crate) struct Reader {
 }
 
 impl Reader {
-    pub async fn recv(&mut self) -> Option<Result<Bytes>> {
+    pub async fn recv(&mut self) -> Option<Result<Chunk>> {
         loop {
             let message = match self.stream.next().await {
                 None => {
@@ -114,8 +114,9 @@ impl Reader {
                 Some(Ok(m)) => m,
             };
             match message {
-                Message::Text(text) => return Some(Ok(Bytes::from(text))),
-                Message::Binary(bytes) => return Some(Ok(bytes)),
+                // SAFETY: tungstenite checked the text message as UTF-8 (its `Utf8Bytes`).
+                Message::Text(text) => return Some(Ok(unsafe { Chunk::utf8_unchecked(Bytes::from(text)) })),
+                Message::Binary(bytes) => return Some(Ok(Chunk::from(bytes))),
                 Message::Close(frame) => return close_outcome(frame),
                 Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
             }
@@ -124,7 +125,7 @@ impl Reader {
 }
 
 /// W-5: code 1000 (or no code) is a clean close; anything else is an error with code and reason.
-fn close_outcome(frame: Option<CloseFrame>) -> Option<Result<Bytes>> {
+fn close_outcome(frame: Option<CloseFrame>) -> Option<Result<Chunk>> {
     match frame {
         None => None,
         Some(f) if f.code == CloseCode::Normal => None,
