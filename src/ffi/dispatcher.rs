@@ -11,9 +11,10 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
+use super::call_args::CallArgs;
 use super::connection::Connection;
 use super::operation::{Op, Outcome};
-use crate::{Payload, Responder};
+use crate::Responder;
 
 thread_local! {
     /// How many library callbacks are running on this thread (they may nest: a log record
@@ -51,7 +52,7 @@ pub(crate) type Task = Box<dyn FnOnce(&Connection) + Send>;
 pub(crate) struct Call {
     /// The registration's id in the connection's handler table.
     pub reg: u64,
-    pub args: Payload,
+    pub args: CallArgs,
     /// For client-result handlers.
     pub responder: Option<Responder>,
 }
@@ -360,11 +361,12 @@ impl Dispatcher {
 mod tests {
     use super::*;
     use crate::protocol::Format;
+    use crate::Payload;
     use std::sync::mpsc;
     use std::time::Duration;
 
     fn call(reg: u64) -> Call {
-        Call { reg, args: Payload::empty_array(Format::Json), responder: None }
+        Call { reg, args: CallArgs::new(&Payload::empty_array(Format::Json)), responder: None }
     }
 
     fn backlog(d: &Dispatcher) -> usize {

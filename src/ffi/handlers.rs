@@ -12,15 +12,15 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
 use super::boundary::{out_arg, str_arg, to_handle};
 use super::connection::{connection_arg, signalr_connection, Connection};
+use super::call_args::CallArgs;
 use super::dispatcher::{Call, CallbackScope, Queue, Sender};
 use super::invocation::require_callback;
-use super::operation::{c_text, lend_json_text, ReadyProbe};
+use super::operation::{c_text, ReadyProbe};
 use super::responder::{signalr_responder, Answer};
 use super::result::{Failure, FfiResult};
 use super::signalr_result;
 use super::userdata::{signalr_userdata_free, UserData};
 use crate::id_map::IdMap;
-use crate::protocol::Format;
 use crate::{HandlerId, Payload};
 
 /// Receives a call of a client method: `method` as registered and the arguments as the text of a
@@ -201,7 +201,7 @@ impl Registrations {
 /// (arguments not convertible to JSON are left out, as single calls drop them).
 fn batch_json(first: Call, queue: &mut Queue) -> (Vec<u8>, usize) {
     let reg = first.reg;
-    let mut json = Vec::with_capacity(2 * first.args.bytes.len() + 16);
+    let mut json = Vec::with_capacity(2 * first.args.len() + 16);
     json.push(b'[');
     let mut count = 0;
     let mut next = Some(first);
@@ -210,7 +210,7 @@ fn batch_json(first: Call, queue: &mut Queue) -> (Vec<u8>, usize) {
         if count > 0 {
             json.push(b',');
         }
-        match call.args.write_as(Format::Json, &mut json) {
+        match call.args.write_json(&mut json) {
             Ok(()) => count += 1,
             Err(e) => {
                 tracing::error!("handler arguments not convertible to JSON: {e}");
@@ -228,8 +228,8 @@ fn batch_json(first: Call, queue: &mut Queue) -> (Vec<u8>, usize) {
 
 /// Lends `args` as JSON text to a handler call; a call whose arguments have no JSON form is
 /// dropped with an error record.
-fn lend_args(args: &Payload, call: impl FnOnce(&[u8])) {
-    if let Err(e) = lend_json_text(args, call) {
+fn lend_args(args: &CallArgs, call: impl FnOnce(&[u8])) {
+    if let Err(e) = args.lend(call) {
         tracing::error!("handler arguments not convertible to JSON: {e}");
     }
 }
@@ -259,7 +259,7 @@ fn register(
     let (id, reg) = conn.handlers.insert(reg)?;
     let queue =
         CallQueue { conn: Arc::downgrade(conn), completions: conn.ops.ready_probe(), jobs: conn.dispatcher.sender() };
-    let call = move |args: &Payload| Call { reg: id, args: args.clone(), responder: None };
+    let call = move |args: &Payload| Call { reg: id, args: CallArgs::new(args), responder: None };
     let registered = match reg.kind {
         Kind::Plain(_) => conn.hub.on(method, move |args: &Payload| queue.push(call(args))),
         // A batch cannot answer: calls expecting a result stay with the client-result handler.
@@ -433,9 +433,10 @@ pub unsafe extern "C" fn signalr_connection_remove_handler(c: *mut signalr_conne
 mod tests {
     use super::*;
     use crate::ffi::dispatcher::Dispatcher;
+    use crate::protocol::Format;
 
     fn call(reg: u64, json: &str) -> Call {
-        Call { reg, args: Payload { format: Format::Json, bytes: json.to_owned().into() }, responder: None }
+        Call { reg, args: CallArgs::new(&Payload { format: Format::Json, bytes: json.to_owned().into() }), responder: None }
     }
 
     #[test]
@@ -466,7 +467,7 @@ mod tests {
         d.send_call(call(1, "[\"a\u{1e}\"]")); // a raw record separator
         d.send_call(call(1, "[2]"));
         let msgpack = Payload::from_value(&("m", 3), Format::MessagePack).unwrap();
-        d.send_call(Call { reg: 1, args: msgpack, responder: None });
+        d.send_call(Call { reg: 1, args: CallArgs::new(&msgpack), responder: None });
         let (json, count) = batch_json(call(1, "[1]"), &mut queue);
         assert_eq!((count, &json[..]), (3, &b"[[1],[2],[\"m\",3]]\0"[..]));
     }

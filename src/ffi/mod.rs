@@ -13,6 +13,7 @@
 #[macro_use]
 mod boundary;
 mod builder;
+mod call_args;
 mod connection;
 mod dispatcher;
 mod handlers;

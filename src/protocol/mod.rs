@@ -25,6 +25,7 @@ pub use handshake::{HandshakeRequest, HandshakeResponse};
 pub use hub_protocol::HubProtocol;
 pub use message::*;
 pub use reader::{Chunk, MessageReader};
+pub(crate) use payload::{json_str, write_encoded};
 
 /// Values nested deeper than this are refused when decoded or transcoded, so hostile input cannot
 /// overflow the stack (serde_json's own limit is 128 too).

@@ -16,8 +16,7 @@ impl Payload {
     /// A JSON value given as text; checked to be one valid JSON value.
     pub fn from_json(text: impl Into<Bytes>) -> Result<Payload, ProtocolError> {
         let bytes = text.into();
-        let text = std::str::from_utf8(&bytes)
-            .map_err(|e| ProtocolError::new(format!("JSON payload is not valid UTF-8 ({e})")))?;
+        let text = json_str(&bytes)?;
         serde_json::from_str::<IgnoredAny>(text)
             .map_err(|e| ProtocolError::new(format!("invalid JSON payload: {e}")))?;
         Ok(Payload { format: Format::Json, bytes })
@@ -64,9 +63,7 @@ impl Payload {
     /// The value as JSON text: borrowed for JSON, transcoded for MessagePack.
     pub fn to_json(&self) -> Result<Cow<'_, str>, ProtocolError> {
         match self.format {
-            Format::Json => std::str::from_utf8(&self.bytes)
-                .map(Cow::Borrowed)
-                .map_err(|e| ProtocolError::new(format!("JSON payload is not valid UTF-8 ({e})"))),
+            Format::Json => json_str(&self.bytes).map(Cow::Borrowed),
             Format::MessagePack => {
                 let mut out = Vec::with_capacity(self.bytes.len() * 2);
                 transcode::msgpack_to_json(&self.bytes, &mut out)?;
@@ -173,28 +170,38 @@ impl Payload {
 
     /// Appends the value encoded in `format` (copied, or transcoded from the other format).
     pub(crate) fn write_as(&self, format: Format, out: &mut Vec<u8>) -> Result<(), ProtocolError> {
-        match (self.format, format) {
-            (Format::Json, Format::Json) => {
-                // Valid JSON never holds a raw 0x1E; a hand-built payload that does would split
-                // the record (F-2).
-                if memchr::memchr(RECORD_SEPARATOR, &self.bytes).is_some() {
-                    return Err(ProtocolError::new("JSON payload contains a raw 0x1E record separator"));
-                }
-                if self.bytes.is_empty() {
-                    return Err(ProtocolError::new("JSON payload is empty"));
-                }
-                out.extend_from_slice(&self.bytes);
-                Ok(())
+        write_encoded(self.format, &self.bytes, format, out)
+    }
+}
+
+/// JSON text as a `&str`.
+pub(crate) fn json_str(bytes: &[u8]) -> Result<&str, ProtocolError> {
+    std::str::from_utf8(bytes).map_err(|e| ProtocolError::new(format!("JSON payload is not valid UTF-8 ({e})")))
+}
+
+/// [`Payload::write_as`] for encoded bytes in `from` format held elsewhere.
+pub(crate) fn write_encoded(from: Format, bytes: &[u8], format: Format, out: &mut Vec<u8>) -> Result<(), ProtocolError> {
+    match (from, format) {
+        (Format::Json, Format::Json) => {
+            // Valid JSON never holds a raw 0x1E; a hand-built payload that does would split
+            // the record (F-2).
+            if memchr::memchr(RECORD_SEPARATOR, bytes).is_some() {
+                return Err(ProtocolError::new("JSON payload contains a raw 0x1E record separator"));
             }
-            (Format::MessagePack, Format::MessagePack) => {
-                if self.bytes.is_empty() {
-                    return Err(ProtocolError::new("MessagePack payload is empty"));
-                }
-                out.extend_from_slice(&self.bytes);
-                Ok(())
+            if bytes.is_empty() {
+                return Err(ProtocolError::new("JSON payload is empty"));
             }
-            (Format::MessagePack, Format::Json) => transcode::msgpack_to_json(&self.bytes, out),
-            (Format::Json, Format::MessagePack) => transcode::json_to_msgpack(&self.bytes, out),
+            out.extend_from_slice(bytes);
+            Ok(())
         }
+        (Format::MessagePack, Format::MessagePack) => {
+            if bytes.is_empty() {
+                return Err(ProtocolError::new("MessagePack payload is empty"));
+            }
+            out.extend_from_slice(bytes);
+            Ok(())
+        }
+        (Format::MessagePack, Format::Json) => transcode::msgpack_to_json(bytes, out),
+        (Format::Json, Format::MessagePack) => transcode::json_to_msgpack(bytes, out),
     }
 }
