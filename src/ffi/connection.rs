@@ -89,6 +89,7 @@ impl Connection {
         });
         Dispatcher::start(&conn)
             .map_err(|e| Failure::new(signalr_result::Internal, format!("cannot start the callback thread: {e}")))?;
+        Ops::spawn_pump(&conn);
         super::lifecycle::attach(&conn);
         Ok(conn)
     }

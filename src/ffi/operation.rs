@@ -1,11 +1,14 @@
 //! Operations in flight (plumbing): start, stop, invoke, send and streams, each reported through a
 //! completion callback exactly once.
 //!
-//! An operation's future (or stream) is driven by a runtime task, but whoever finds it ready
-//! turns its results into jobs for the callback thread: its own task, or a handler/lifecycle hook
-//! that first flushes every operation woken before it. That keeps callbacks in protocol order
-//! (a result that arrived before an Invocation is reported before that handler runs, calls failed
-//! by a connection loss before the close callback) without copying anything twice.
+//! An operation's future (or stream) is polled first by the call that starts it, then whenever
+//! it is woken: a woken operation joins its connection's ready list, and whoever flushes that list
+//! turns the results into jobs for the callback thread — the connection's pump task, or a
+//! handler/lifecycle hook that first flushes every operation woken before it. That keeps
+//! callbacks in protocol order (a result that arrived before an Invocation is reported before
+//! that handler runs, calls failed by a connection loss before the close callback) without
+//! copying anything twice. One pump task per connection, not one task per operation: a burst of
+//! results costs one task wake, where a task per call woke the runtime's other worker per call.
 //!
 //! Exactly once: the callbacks live in the operation and are taken by the one who reports —
 //! delivery of the outcome, or cancellation by `signalr_connection_free`.
@@ -178,12 +181,11 @@ struct OpState {
     callbacks: Option<Callbacks>,
 }
 
-/// Wakes an operation's task and marks the operation ready for the next flush.
+/// Marks an operation ready for the next flush and wakes its connection's pump task.
 struct OpWaker {
     id: u64,
     queued: AtomicBool,
     ready: Arc<Ready>,
-    task: AtomicWaker,
 }
 
 /// Ids of operations woken since they were last pumped, in wake order.
@@ -193,6 +195,8 @@ struct Ready {
     /// Whether `ids` may be non-empty: lets the receive loop's flush before every handler call
     /// skip the lock.
     any: AtomicBool,
+    /// The connection's pump task (see [`Ops::spawn_pump`]).
+    pump: AtomicWaker,
 }
 
 impl Wake for OpWaker {
@@ -202,11 +206,10 @@ impl Wake for OpWaker {
 
     fn wake_by_ref(self: &Arc<Self>) {
         if !self.queued.swap(true, Ordering::AcqRel) {
-            let mut ids = lock(&self.ready.ids);
-            ids.push(self.id);
+            lock(&self.ready.ids).push(self.id);
             self.ready.any.store(true, Ordering::Release);
+            self.ready.pump.wake();
         }
-        self.task.wake();
     }
 }
 
@@ -254,10 +257,26 @@ impl Ops {
             id,
             conn: Arc::downgrade(conn),
             state: Mutex::new(OpState { work: Some(work), callbacks: Some(callbacks) }),
-            waker: Arc::new(OpWaker { id, queued: AtomicBool::new(false), ready: self.ready.clone(), task: AtomicWaker::new() }),
+            waker: Arc::new(OpWaker { id, queued: AtomicBool::new(false), ready: self.ready.clone() }),
         });
         table.ops.insert(id, op.clone());
         Ok(op)
+    }
+
+    /// Starts the task that flushes the connection's woken operations; it ends at teardown.
+    pub fn spawn_pump(conn: &Arc<Connection>) {
+        let weak = Arc::downgrade(conn);
+        let ready = conn.ops.ready.clone();
+        crate::runtime::global().spawn(std::future::poll_fn(move |cx| {
+            // Registered before looking, so a wake that comes while flushing is not lost.
+            ready.pump.register(cx.waker());
+            let Some(conn) = weak.upgrade() else { return Poll::Ready(()) };
+            if lock(&conn.ops.table).closed {
+                return Poll::Ready(());
+            }
+            conn.ops.flush();
+            Poll::Pending
+        }));
     }
 
     pub fn ready_probe(&self) -> ReadyProbe {
@@ -299,11 +318,11 @@ impl Ops {
                 (state.work.take(), state.callbacks.take())
             };
             drop(work); // a stream's CancelInvocation goes out here
-            op.waker.task.wake();
             if let Some(callbacks) = callbacks {
                 callbacks.complete(Err(freed()));
             }
         }
+        self.ready.pump.wake(); // it sees `closed` and ends
     }
 }
 
@@ -357,27 +376,15 @@ pub(crate) fn freed() -> Error {
 }
 
 impl Op {
-    /// Polls the operation once on the calling thread — so that its message is queued before the
-    /// registering call returns and calls go out in the order they were made — then drives it on
-    /// the runtime until it has reported its end.
+    /// Polls the operation once on the calling thread, so that its message is queued before the
+    /// registering call returns and calls go out in the order they were made. Its waker has the
+    /// pump task poll it again until it has reported its end.
     pub fn start(self: &Arc<Self>) {
         if let Some(conn) = self.conn.upgrade() {
             let _runtime = crate::runtime::global().enter();
             let _pumping = lock(&conn.ops.pumping);
             let _ = self.pump();
         }
-        let op = self.clone();
-        crate::runtime::global().spawn(std::future::poll_fn(move |cx| op.drive(cx)));
-    }
-
-    fn drive(self: &Arc<Self>, cx: &mut Context<'_>) -> Poll<()> {
-        self.waker.task.register(cx.waker());
-        let Some(conn) = self.conn.upgrade() else { return Poll::Ready(()) };
-        let _pumping = lock(&conn.ops.pumping);
-        if self.waker.queued.swap(false, Ordering::AcqRel) {
-            lock(&conn.ops.ready.ids).retain(|&id| id != self.id);
-        }
-        self.pump()
     }
 
     /// Polls the work with the operation's own waker and queues what it produced.
@@ -437,7 +444,6 @@ impl Op {
         if let Some(conn) = self.conn.upgrade() {
             conn.dispatcher.send(Job::Complete(self.clone(), Err(error)));
         }
-        self.waker.task.wake();
         true
     }
 

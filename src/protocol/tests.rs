@@ -490,7 +490,7 @@ fn json_invalid_utf8_is_an_error() {
 fn chunks_vouched_for_as_utf8_read_like_unchecked_ones() {
     // WebSocket text messages reach the reader as `Chunk::utf8_unchecked`; their records skip the
     // UTF-8 check. Every split into valid UTF-8 pieces (a text message always is one) must read
-    // the same messages as the same bytes pushed unchecked, for records in place and joined.
+    // back the messages written, whether a record is parsed in place or joined across pieces.
     let msg = HubMessage::Invocation(Invocation {
         headers: vec![("ключ".into(), "値".into())],
         invocation_id: Some("1".into()),
