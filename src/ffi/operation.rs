@@ -299,7 +299,7 @@ impl Ops {
             let op = lock(&self.table).ops.get(&id).cloned();
             if let Some(op) = op {
                 op.waker.queued.store(false, Ordering::Release);
-                let _ = op.pump();
+                op.pump();
             }
         }
     }
@@ -383,12 +383,12 @@ impl Op {
         if let Some(conn) = self.conn.upgrade() {
             let _runtime = crate::runtime::global().enter();
             let _pumping = lock(&conn.ops.pumping);
-            let _ = self.pump();
+            self.pump();
         }
     }
 
     /// Polls the work with the operation's own waker and queues what it produced.
-    fn pump(self: &Arc<Self>) -> Poll<()> {
+    fn pump(self: &Arc<Self>) {
         let waker = Waker::from(self.waker.clone());
         let mut cx = Context::from_waker(&waker);
         let mut state = lock(&self.state);
@@ -405,10 +405,9 @@ impl Op {
                     }
                     Step::End(Err(error))
                 });
-            let Some(conn) = self.conn.upgrade() else { return Poll::Ready(()) };
+            let Some(conn) = self.conn.upgrade() else { return };
             match step {
-                Step::Pending => return Poll::Pending,
-                Step::Finished => return Poll::Ready(()),
+                Step::Pending | Step::Finished => return,
                 Step::Item(item) => {
                     let op = self.clone();
                     conn.dispatcher.send(Job::Callback(Box::new(move |_| op.deliver_item(&item))));
@@ -416,7 +415,7 @@ impl Op {
                 Step::End(outcome) => {
                     state.work = None;
                     conn.dispatcher.send(Job::Complete(self.clone(), outcome));
-                    return Poll::Ready(());
+                    return;
                 }
             }
         }
