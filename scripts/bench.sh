@@ -22,6 +22,6 @@ if [ "${1:-}" = "--smoke" ]; then
   exec "$python" benches/compare/run.py --smoke --profile debug --out target/bench-smoke "$@"
 fi
 
-"$root/scripts/install-bench.sh"
+"$root/scripts/install-deps.sh"  # Node packages (the official client), Mono, the PyPI clients, signalrs-client
 cargo build --release --workspace --locked
 exec "$python" benches/compare/run.py --profile release --out docs/benchmarks "$@"

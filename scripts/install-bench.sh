@@ -3,7 +3,8 @@
 # beyond the workspace build; idempotent and quick when done:
 # - a venv at target/bench-venv with the PyPI clients and matplotlib (for the chart);
 # - the signalrs-client bench program (its own Cargo project, outside the workspace) built once.
-# The official Node client comes from tests/conformance/node_modules (install-deps.sh).
+# The official Node client comes from tests/conformance/node_modules and Mono from install-csharp.sh;
+# install-deps.sh installs them and runs this script.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 venv="$root/target/bench-venv"

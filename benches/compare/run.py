@@ -94,6 +94,9 @@ def prepare(clients: list[Client], profile: str) -> dict[str, str]:
                      "-r:System.Runtime.Serialization.dll",
                      f"-out:{out / 'bench-csharp.exe'}", str(HERE / "csharp" / "Bench.cs"), *sources],
                     check=True, capture_output=True, text=True)
+            elif c.key == "node" and not (ROOT / "tests" / "conformance" / "node_modules" / "@microsoft" / "signalr").is_dir():
+                problems[c.key] = "tests/conformance/node_modules lacks @microsoft/signalr: run scripts/install-deps.sh"
+                continue
             program = Path(next(a for a in reversed(c.command(profile)[0]) if a.startswith("/")))
             if not program.exists():
                 problems[c.key] = f"{program} is missing"
