@@ -486,9 +486,18 @@ fn blocking_calls_time_out() {
     let hub = Hub::start();
     let conn = connect(&hub, signalr_protocol::Json);
     let mut out = null_mut();
+    let began = std::time::Instant::now();
     let rc = unsafe { signalr_connection_invoke_blocking(conn, c("Delay").as_ptr(), c("[3000]").as_ptr(), 50, &mut out) };
     assert_eq!(rc, signalr_result::Timeout);
+    assert!(began.elapsed() >= Duration::from_millis(50), "gave up before its deadline: {:?}", began.elapsed());
     assert!(out.is_null());
+    // A result that comes before the deadline ends the wait then, not at the deadline.
+    let began = std::time::Instant::now();
+    let rc = unsafe { signalr_connection_invoke_blocking(conn, c("Delay").as_ptr(), c("[100]").as_ptr(), 60_000, &mut out) };
+    assert_eq!(rc, OK);
+    assert!(began.elapsed() < Duration::from_secs(30), "waited for the deadline: {:?}", began.elapsed());
+    assert_eq!(unsafe { CStr::from_ptr(out) }.to_str().unwrap(), "100");
+    unsafe { signalr_string_free(out) };
     // The connection is still usable.
     assert_eq!(invoke_blocking(conn, "Add", "[2,2]").unwrap(), "4");
     unsafe { signalr_connection_free(conn) };

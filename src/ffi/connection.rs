@@ -4,7 +4,8 @@
 use std::ffi::{c_char, c_void};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::{Duration, Instant};
 
 use super::boundary::{handle_ref, out_arg, take_handle, BoxCastable};
 use super::builder::{signalr_transport, Slot};
@@ -152,18 +153,52 @@ pub(crate) unsafe fn connection_arg(c: *const signalr_connection) -> FfiResult<A
 
 /// Runs `future` on the library runtime from the calling thread, up to `timeout_ms` (0 = no
 /// limit). Refused inside callbacks and on runtime threads, where waiting would deadlock.
+///
+/// The calling thread polls the future itself and parks between its wakes, the deadline being
+/// the park's timeout: a tokio timer registered from outside the runtime would wake a runtime
+/// worker on every call (an eventfd write and an extra epoll round per blocking invoke).
 pub(crate) fn block_on<T>(
     timeout_ms: u64,
     future: impl std::future::Future<Output = FfiResult<T>>,
 ) -> FfiResult<T> {
     may_block()?;
-    let runtime = crate::runtime::global();
-    if timeout_ms == 0 {
-        return runtime.block_on(future);
+    let _runtime = crate::runtime::global().enter();
+    let deadline = (timeout_ms != 0).then(|| Instant::now() + Duration::from_millis(timeout_ms));
+    let waker = THREAD_WAKER.with(Waker::clone);
+    let mut cx = Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let Poll::Ready(outcome) = future.as_mut().poll(&mut cx) {
+            return outcome;
+        }
+        match deadline.map(|deadline| deadline.saturating_duration_since(Instant::now())) {
+            None => std::thread::park(),
+            Some(Duration::ZERO) => {
+                return Err(Failure::new(
+                    signalr_result::Timeout,
+                    format!("the operation did not complete within {timeout_ms} ms"),
+                ))
+            }
+            Some(left) => std::thread::park_timeout(left),
+        }
     }
-    runtime.block_on(async { tokio::time::timeout(Duration::from_millis(timeout_ms), future).await }).unwrap_or_else(
-        |_| Err(Failure::new(signalr_result::Timeout, format!("the operation did not complete within {timeout_ms} ms"))),
-    )
+}
+
+/// Wakes the thread that made it (parks may end spuriously: `block_on` polls again).
+struct ThreadWaker(std::thread::Thread);
+
+impl Wake for ThreadWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+thread_local! {
+    static THREAD_WAKER: Waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
 }
 
 /// Refuses to wait inside callbacks and on runtime threads, where waiting would deadlock. Checked
