@@ -135,7 +135,7 @@ impl Connection {
         // transport closed), bounded so that an unresponsive peer cannot hold a finalizer thread.
         // What the stop reports is not delivered any more: the connection is already freed.
         let stopped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            crate::runtime::global().block_on(async { tokio::time::timeout(FREE_STOP_WAIT, stop).await.is_ok() })
+            wait_on(Some(FREE_STOP_WAIT), stop).is_some()
         }));
         if !matches!(stopped, Ok(true)) {
             tracing::debug!("signalr_connection_free: the stop goes on in the background");
@@ -153,32 +153,35 @@ pub(crate) unsafe fn connection_arg(c: *const signalr_connection) -> FfiResult<A
 
 /// Runs `future` on the library runtime from the calling thread, up to `timeout_ms` (0 = no
 /// limit). Refused inside callbacks and on runtime threads, where waiting would deadlock.
-///
-/// The calling thread polls the future itself and parks between its wakes, the deadline being
-/// the park's timeout: a tokio timer registered from outside the runtime would wake a runtime
-/// worker on every call (an eventfd write and an extra epoll round per blocking invoke).
 pub(crate) fn block_on<T>(
     timeout_ms: u64,
     future: impl std::future::Future<Output = FfiResult<T>>,
 ) -> FfiResult<T> {
     may_block()?;
+    let limit = (timeout_ms != 0).then(|| Duration::from_millis(timeout_ms));
+    wait_on(limit, future).unwrap_or_else(|| {
+        Err(Failure::new(signalr_result::Timeout, format!("the operation did not complete within {timeout_ms} ms")))
+    })
+}
+
+/// Polls `future` on the calling thread, inside the library runtime's context, parking between
+/// its wakes for up to `limit` (None = no limit); None when the limit passed first. The limit is
+/// the park's timeout: a tokio timer registered from outside the runtime would wake a runtime
+/// worker on every call (an eventfd write and an extra epoll round per blocking invoke).
+/// The caller makes sure that waiting cannot deadlock (`may_block`).
+fn wait_on<F: std::future::Future>(limit: Option<Duration>, future: F) -> Option<F::Output> {
     let _runtime = crate::runtime::global().enter();
-    let deadline = (timeout_ms != 0).then(|| Instant::now() + Duration::from_millis(timeout_ms));
+    let deadline = limit.map(|limit| Instant::now() + limit);
     let waker = THREAD_WAKER.with(Waker::clone);
     let mut cx = Context::from_waker(&waker);
     let mut future = std::pin::pin!(future);
     loop {
-        if let Poll::Ready(outcome) = future.as_mut().poll(&mut cx) {
-            return outcome;
+        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return Some(output);
         }
         match deadline.map(|deadline| deadline.saturating_duration_since(Instant::now())) {
             None => std::thread::park(),
-            Some(Duration::ZERO) => {
-                return Err(Failure::new(
-                    signalr_result::Timeout,
-                    format!("the operation did not complete within {timeout_ms} ms"),
-                ))
-            }
+            Some(Duration::ZERO) => return None,
             Some(left) => std::thread::park_timeout(left),
         }
     }
