@@ -4,12 +4,12 @@
 use std::ffi::{c_char, c_void};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
-use std::task::{Context, Poll, Wake, Waker};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use super::blocking::{block_on, may_block, wait_on, waiting_would_deadlock};
 use super::boundary::{handle_ref, out_arg, take_handle, BoxCastable};
 use super::builder::{signalr_transport, Slot};
-use super::dispatcher::{in_callback, Dispatcher, Job};
+use super::dispatcher::{Dispatcher, Job};
 use super::handlers::Registrations;
 use super::lifecycle::LifecycleCallbacks;
 use super::operation::{signalr_completion_callback, Callbacks, Ops, Work};
@@ -125,7 +125,7 @@ impl Connection {
         }
         let hub = self.hub.clone();
         let stop = async move { hub.stop().await };
-        if in_callback() || tokio::runtime::Handle::try_current().is_ok() {
+        if waiting_would_deadlock() {
             // Waiting here could deadlock: the teardown finishes when the callback returns.
             crate::runtime::global().spawn(stop);
             self.dispatcher.send(Job::Teardown);
@@ -149,71 +149,6 @@ impl Connection {
 /// thread while a blocking call waits).
 pub(crate) unsafe fn connection_arg(c: *const signalr_connection) -> FfiResult<Arc<Connection>> {
     Ok(handle_ref(c, "connection")?.clone())
-}
-
-/// Runs `future` on the library runtime from the calling thread, up to `timeout_ms` (0 = no
-/// limit). Refused inside callbacks and on runtime threads, where waiting would deadlock.
-pub(crate) fn block_on<T>(
-    timeout_ms: u64,
-    future: impl std::future::Future<Output = FfiResult<T>>,
-) -> FfiResult<T> {
-    may_block()?;
-    let limit = (timeout_ms != 0).then(|| Duration::from_millis(timeout_ms));
-    wait_on(limit, future).unwrap_or_else(|| {
-        Err(Failure::new(signalr_result::Timeout, format!("the operation did not complete within {timeout_ms} ms")))
-    })
-}
-
-/// Polls `future` on the calling thread, inside the library runtime's context, parking between
-/// its wakes for up to `limit` (None = no limit); None when the limit passed first. The limit is
-/// the park's timeout: a tokio timer registered from outside the runtime would wake a runtime
-/// worker on every call (an eventfd write and an extra epoll round per blocking invoke).
-/// The caller makes sure that waiting cannot deadlock (`may_block`).
-fn wait_on<F: std::future::Future>(limit: Option<Duration>, future: F) -> Option<F::Output> {
-    let _runtime = crate::runtime::global().enter();
-    let deadline = limit.map(|limit| Instant::now() + limit);
-    let waker = THREAD_WAKER.with(Waker::clone);
-    let mut cx = Context::from_waker(&waker);
-    let mut future = std::pin::pin!(future);
-    loop {
-        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
-            return Some(output);
-        }
-        match deadline.map(|deadline| deadline.saturating_duration_since(Instant::now())) {
-            None => std::thread::park(),
-            Some(Duration::ZERO) => return None,
-            Some(left) => std::thread::park_timeout(left),
-        }
-    }
-}
-
-/// Wakes the thread that made it (parks may end spuriously: `block_on` polls again).
-struct ThreadWaker(std::thread::Thread);
-
-impl Wake for ThreadWaker {
-    fn wake(self: Arc<Self>) {
-        self.0.unpark();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.0.unpark();
-    }
-}
-
-thread_local! {
-    static THREAD_WAKER: Waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
-}
-
-/// Refuses to wait inside callbacks and on runtime threads, where waiting would deadlock. Checked
-/// first by every `_blocking` function, so that the answer does not depend on the state.
-pub(crate) fn may_block() -> FfiResult {
-    if in_callback() || tokio::runtime::Handle::try_current().is_ok() {
-        return Err(Failure::new(
-            signalr_result::WouldDeadlock,
-            "a _blocking function was called from inside a library callback; use the asynchronous variant",
-        ));
-    }
-    Ok(())
 }
 
 /// Connects: negotiate, transport, hub handshake. Only from `DISCONNECTED`.

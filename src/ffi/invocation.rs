@@ -6,7 +6,8 @@ use std::ffi::{c_char, c_void};
 use std::sync::Arc;
 
 use super::boundary::{json_array_arg, out_arg, str_arg};
-use super::connection::{block_on, connection_arg, may_block, signalr_connection, Connection};
+use super::blocking::{block_on, may_block};
+use super::connection::{connection_arg, signalr_connection, Connection};
 use super::operation::{signalr_completion_callback, Callbacks, Work};
 use super::result::{Failure, FfiResult};
 use super::signalr_result;

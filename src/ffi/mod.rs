@@ -3,7 +3,8 @@
 //!
 //! Plumbing: `boundary` (panic boundary, argument checks, handle casts), `result` (status codes
 //! and the thread-local error message), `strings`, `userdata`, `dispatcher` (each connection's
-//! callback thread), `operation` (asynchronous operations and their completions). One file per
+//! callback thread), `operation` (asynchronous operations and their completions), `blocking`
+//! (waiting on the calling thread for the `_blocking` functions). One file per
 //! C object after that.
 #![allow(non_camel_case_types)]
 // The safety contract of every exported function is the header's: pointers are NULL or live handles
@@ -12,6 +13,7 @@
 
 #[macro_use]
 mod boundary;
+mod blocking;
 mod builder;
 mod call_args;
 mod connection;
