@@ -35,7 +35,9 @@
  * the call's message is queued before they return, so calls go out in the order they were made.
  * On OK their completion is called exactly once, on the callback thread (never on the calling
  * thread, possibly before the call has returned); on any other result it is never called.
- * _blocking variants wait up to timeout_ms (0 = no limit).
+ * _blocking variants wait up to timeout_ms (0 = no limit) on the calling thread: they spin for
+ * up to 100 microseconds, which answers from a nearby server often beat, then sleep (a thread
+ * whose answers keep outlasting the spin stops spinning, and a single-CPU machine never spins).
  *
  * User data. Every registration takes (callback, void *userdata, signalr_userdata_free
  * userdata_free); userdata_free may be NULL. The library calls it exactly once, after the last
