@@ -21,7 +21,7 @@ use super::signalr_result;
 
 /// How long a waiting thread spins before it sleeps.
 const SPIN: Duration = Duration::from_micros(100);
-/// After spins that ended with no wake, this many waits at most go straight to sleep.
+/// After waits that outlasted their spin, this many waits at most go straight to sleep.
 const MAX_SPIN_SKIPS: u32 = 64;
 
 /// Runs `future` on the library runtime from the calling thread, up to `timeout_ms` (0 = no
@@ -112,10 +112,10 @@ impl Waiter {
         spin.then(|| deadline.map_or(end, |deadline| deadline.min(end)))
     }
 
-    /// Whether the wait ended within its spin window.
-    fn record(&self, woken: bool) {
+    /// Whether the wait was done within its spin window.
+    fn record(&self, done_in_spin: bool) {
         let mut backoff = self.backoff.get();
-        backoff.record(woken);
+        backoff.record(done_in_spin);
         self.backoff.set(backoff);
     }
 
@@ -162,14 +162,15 @@ impl Wake for ThreadWaker {
     }
 }
 
-/// Whether a thread spins before it sleeps. One spin that ends with no wake costs nothing (an
-/// answer in the tail of a fast server's); after the second in a row the next wait skips the
-/// spin, after each further one twice as many plus one (up to `MAX_SPIN_SKIPS`), and one wake
-/// within a spin starts over. A thread whose answers always take longer than the spin therefore
-/// spins on about one wait in 65.
+/// Whether a thread's next wait spins before it sleeps. A wait counts as a miss when its future
+/// was not done by the end of the spin (wakes on the way do not count: one call may wake its
+/// waiter several times). One miss costs nothing (an answer in the tail of a fast server's);
+/// after the second in a row the next wait skips the spin, after each further one twice as many
+/// plus one (up to `MAX_SPIN_SKIPS`), and one wait done within its spin starts over. A thread
+/// whose answers always take longer than the spin therefore spins on about one wait in 65.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 struct SpinBackoff {
-    /// Spins in a row that ended with no wake.
+    /// Waits in a row that were not done within their spin.
     misses: u32,
     /// Waits still to skip.
     skip: u32,
@@ -184,8 +185,8 @@ impl SpinBackoff {
         false
     }
 
-    fn record(&mut self, woken: bool) {
-        self.misses = if woken { 0 } else { self.misses.saturating_add(1) };
+    fn record(&mut self, done_in_spin: bool) {
+        self.misses = if done_in_spin { 0 } else { self.misses.saturating_add(1) };
         self.skip = match self.misses {
             0 | 1 => 0,
             misses => (1u32 << (misses - 1).min(31)).saturating_sub(1).min(MAX_SPIN_SKIPS),
@@ -202,7 +203,7 @@ mod tests {
     }
 
     #[test]
-    fn a_spin_that_was_woken_keeps_spinning() {
+    fn waits_done_within_the_spin_keep_spinning() {
         let mut backoff = SpinBackoff::default();
         for _ in 0..10 {
             assert!(backoff.should_spin());
