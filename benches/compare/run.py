@@ -60,9 +60,9 @@ class Client:
 
 
 CLIENTS = [
-    Client("floor", "floor: bare tokio-tungstenite", "WebSocket + hand-made negotiate/handshake, every record fully parsed (serde_json / rmp-serde into a JSON value): the least CPU any client can spend; its memory figure is tokio-tungstenite's default buffers, not a floor"),
+    Client("floor", "floor: bare tokio-tungstenite", "WebSocket + hand-made negotiate/handshake, every record fully parsed (serde_json / rmp-serde into a JSON value): the least CPU any client can spend; its memory figure is tokio-tungstenite's default buffers, not a floor, and its invoke latency is that of a tokio task, which sleeps between calls (the _blocking calls of the C API and the blocking Python client spin up to 100 µs first, so they can answer sooner)"),
     Client("rust", "signalr-native, Rust API", "HubConnection from a tokio program; a closure handler", ours=True),
-    Client("c", "signalr-native, C API", "C program over include/signalr.h; _blocking calls for sequential invokes", ours=True),
+    Client("c", "signalr-native, C API", "C program over include/signalr.h; _blocking calls for sequential invokes (they spin up to 100 µs before they sleep)", ours=True),
     Client("c_batch", "signalr-native, C API, batch handler", "the same C program receiving through signalr_connection_on_batch (the calls already queued in one callback, as the Python package receives); only the receive rows (n/a elsewhere: identical to the C API row)", ours=True),
     Client("python", "signalr-native, Python", "bindings/python (ctypes over the C API): the blocking HubConnection; AsyncHubConnection (asyncio) for the pipelined calls and for starting the idle connections 100 at a time", ours=True),
     Client("csharp", "signalr-native, C# (Mono)", "bindings/csharp over the C API, run by Mono; typed InvokeAsync<string> and On<int, string>", ours=True),
