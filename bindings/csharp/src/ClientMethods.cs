@@ -85,13 +85,13 @@ namespace SignalR.Native
             HandlerRegistration[] hs = Volatile.Read(ref handlers);
             ResultHandlerRegistration r = Volatile.Read(ref result);
             if (hs.Length == 0 && r == null) return;   // removed meanwhile
-            string json = Utf8.Decode(callsJson, callsLen);
+            byte[] json = Utf8.Copy(callsJson, callsLen);   // kept as UTF-8: see CallBatch
             if (json == null) return;
             ulong n = count.ToUInt64();
             core.Queue.Post(new CallRun(core.Logger, name, json, n > int.MaxValue ? int.MaxValue : (int)n, hs, r, null).Start);
         }
 
-        internal void OnInvocation(string argsJson, ResponderHandle responder)
+        internal void OnInvocation(byte[] argsJson, ResponderHandle responder)
         {
             HandlerRegistration[] hs = Volatile.Read(ref handlers);
             ResultHandlerRegistration r = Volatile.Read(ref result);
@@ -120,7 +120,7 @@ namespace SignalR.Native
 
         private readonly Logger logger;
         private readonly string method;
-        private readonly string json;
+        private readonly byte[] json;       // UTF-8
         private readonly int expected;      // calls in the batch; -1: one invocation's arguments
         private readonly HandlerRegistration[] handlers;
         private readonly ResultHandlerRegistration result;
@@ -132,7 +132,7 @@ namespace SignalR.Native
         private string pendingMethod;
         private TaskCompletionSource<bool> done;
 
-        internal CallRun(Logger logger, string method, string json, int expected,
+        internal CallRun(Logger logger, string method, byte[] json, int expected,
             HandlerRegistration[] handlers, ResultHandlerRegistration result, ResponderHandle responder)
         {
             this.logger = logger;

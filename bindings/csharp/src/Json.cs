@@ -51,39 +51,41 @@ namespace SignalR.Native
             }
         }
 
-        /// <summary>Reads the JSON text <c>text[start..end)</c>: integers and strings without
-        /// escapes straight from the span, anything else as <see cref="Deserialize"/> does.</summary>
-        internal object DeserializeSpan(string text, int start, int end, Type type)
+        /// <summary>Reads the JSON value <c>utf8[start..end)</c>: integers and strings without
+        /// escapes straight from the bytes, anything else as <see cref="Deserialize"/> does.
+        /// <paramref name="escaped"/>: the value is a string with a backslash in it (the scanner
+        /// has seen every byte of it already, so this saves a second pass).</summary>
+        internal object DeserializeSpan(byte[] utf8, int start, int end, bool escaped, Type type)
         {
             int len = end - start;
             if (type == typeof(string))
             {
-                if (len >= 2 && text[start] == '"' && text.IndexOf('\\', start, len) < 0)
-                    return text.Substring(start + 1, len - 2);
+                if (len >= 2 && utf8[start] == '"' && !escaped)
+                    return Utf8.Decode(utf8, start + 1, end - 1);
             }
             else if (type == typeof(int) || type == typeof(long))
             {
                 long v;
-                if (TryParseInteger(text, start, end, out v))
+                if (TryParseInteger(utf8, start, end, out v))
                 {
                     if (type == typeof(long)) return v;
                     if (v >= int.MinValue && v <= int.MaxValue) return (int)v;
                 }
             }
-            return Deserialize(text.Substring(start, len), type);
+            return Deserialize(Utf8.Decode(utf8, start, end), type);
         }
 
         // -?[0-9]{1,18}, which always fits a long; anything else is left to the full parser.
-        private static bool TryParseInteger(string text, int start, int end, out long value)
+        private static bool TryParseInteger(byte[] utf8, int start, int end, out long value)
         {
             value = 0;
             int i = start;
-            bool negative = i < end && text[i] == '-';
+            bool negative = i < end && utf8[i] == '-';
             if (negative) i++;
             if (i == end || end - i > 18) return false;
             for (; i < end; i++)
             {
-                int d = text[i] - '0';
+                int d = utf8[i] - '0';
                 if ((uint)d > 9) return false;
                 value = value * 10 + d;
             }
@@ -206,29 +208,32 @@ namespace SignalR.Native
 
     /// <summary>Where the calls of a batch handler's JSON (<c>[[1,"a"],[2,"b"]]</c>, see
     /// signalr_batch_handler_callback) or the arguments of one call (<c>[1,"a"]</c>) lie in the
-    /// text, found in one pass without parsing values: each call's argument array and each
-    /// argument come out as their raw JSON text (substrings, never re-serialized).</summary>
+    /// UTF-8 bytes the library handed over, found in one pass without parsing values. The batch
+    /// stays bytes: each argument is made from its own byte range and a call's raw JSON text is
+    /// decoded only when asked for, so no string of the whole batch is ever made (for large
+    /// messages that string was most of the garbage and of the decoding time). The scan looks
+    /// only at ASCII bytes; the bytes of a multi-byte UTF-8 sequence are all 0x80 or more, so
+    /// they can never be taken for a quote, a backslash or a delimiter.</summary>
     internal sealed class CallBatch
     {
-        internal readonly string Text;
-
+        private readonly byte[] utf8;
         private readonly bool single;
         private bool located;
         private int count;
-        private int[] calls;        // per call: start and end of its array text, index of its first argument
-        private int[] args;         // per argument: start and end
+        private int[] calls;        // per call: start and end of its array, index of its first argument
+        private int[] args;         // per argument: start, end, 1 when it is a string with an escape
         private int argCount;
         private string[] callTexts; // the calls' texts, made on first use
 
-        private CallBatch(string text, bool single)
+        private CallBatch(byte[] utf8, bool single)
         {
-            Text = text;
+            this.utf8 = utf8;
             this.single = single;
         }
 
         /// <summary>A batch of <paramref name="expected"/> calls (a hint for the buffers).</summary>
         /// <exception cref="FormatException">the text is not a JSON array of arrays</exception>
-        internal static CallBatch Parse(string batch, int expected)
+        internal static CallBatch Parse(byte[] batch, int expected)
         {
             var b = new CallBatch(batch, false);
             b.Locate(expected);
@@ -237,7 +242,7 @@ namespace SignalR.Native
 
         /// <summary>One call's arguments; located when an argument is first asked for, so a
         /// handler that only wants the raw text never pays for it.</summary>
-        internal static CallBatch Single(string argsJson)
+        internal static CallBatch Single(byte[] argsJson)
         {
             return new CallBatch(argsJson, true);
         }
@@ -248,13 +253,12 @@ namespace SignalR.Native
         /// <summary>The arguments of call <paramref name="call"/> as JSON array text.</summary>
         internal string CallText(int call)
         {
-            if (single) return Text;
-            if (callTexts == null) callTexts = new string[count];
+            if (callTexts == null) callTexts = new string[Count];
             string t = callTexts[call];
             if (t == null)
             {
-                int start = calls[3 * call], end = calls[3 * call + 1];
-                t = callTexts[call] = Text.Substring(start, end - start);
+                t = single ? Utf8.Decode(utf8, 0, utf8.Length) : Utf8.Decode(utf8, calls[3 * call], calls[3 * call + 1]);
+                callTexts[call] = t;
             }
             return t;
         }
@@ -272,10 +276,10 @@ namespace SignalR.Native
             var fast = serializer as DefaultJsonSerializer;
             for (int k = 0; k < n; k++)
             {
-                int start = args[2 * (first + k)], end = args[2 * (first + k) + 1];
+                int a = 3 * (first + k), start = args[a], end = args[a + 1];
                 values[k] = fast != null
-                    ? fast.DeserializeSpan(Text, start, end, types[k])
-                    : serializer.Deserialize(Text.Substring(start, end - start), types[k]);
+                    ? fast.DeserializeSpan(utf8, start, end, args[a + 2] != 0, types[k])
+                    : serializer.Deserialize(Utf8.Decode(utf8, start, end), types[k]);
             }
             return values;
         }
@@ -287,16 +291,16 @@ namespace SignalR.Native
             if (expected < 1) expected = 1;
             count = argCount = 0;
             calls = new int[3 * expected];
-            args = new int[4 * expected];
+            args = new int[6 * expected];
             Scan();
             located = true;
         }
 
         private unsafe void Scan()
         {
-            fixed (char* p = Text)
+            fixed (byte* p = utf8)
             {
-                int n = Text.Length;
+                int n = utf8.Length;
                 if (single)
                 {
                     int end = Call(p, SkipSpace(p, 0, n), n);
@@ -320,7 +324,7 @@ namespace SignalR.Native
         }
 
         // Records the argument array at p[i] and its elements; returns the index after it.
-        private unsafe int Call(char* p, int i, int n)
+        private unsafe int Call(byte* p, int i, int n)
         {
             if (i >= n || p[i] != '[') throw Malformed("expected a call's argument array");
             int start = i, first = argCount;
@@ -329,8 +333,9 @@ namespace SignalR.Native
             while (true)
             {
                 int valueStart = i;
-                i = SkipValue(p, i, n);
-                AddArg(valueStart, i);
+                bool escaped = false;
+                i = SkipValue(p, i, n, ref escaped);
+                AddArg(valueStart, i, escaped);
                 i = SkipSpace(p, i, n);
                 if (i >= n) throw Malformed("unterminated argument array");
                 if (p[i] == ']') { AddCall(start, i + 1, first); return i + 1; }
@@ -348,28 +353,31 @@ namespace SignalR.Native
             count++;
         }
 
-        private void AddArg(int start, int end)
+        private void AddArg(int start, int end, bool escaped)
         {
-            if (2 * argCount + 2 > args.Length) Array.Resize(ref args, 2 * args.Length);
-            args[2 * argCount] = start;
-            args[2 * argCount + 1] = end;
+            if (3 * argCount + 3 > args.Length) Array.Resize(ref args, 2 * args.Length);
+            args[3 * argCount] = start;
+            args[3 * argCount + 1] = end;
+            args[3 * argCount + 2] = escaped ? 1 : 0;
             argCount++;
         }
 
         // The end of the JSON value at p[i]: a string, an array or object (nesting counted,
-        // strings skipped), or a number/true/false/null (up to a delimiter).
-        private static unsafe int SkipValue(char* p, int i, int n)
+        // strings skipped), or a number/true/false/null (up to a delimiter). `escaped` is set
+        // when the value is a string with a backslash.
+        private static unsafe int SkipValue(byte* p, int i, int n, ref bool escaped)
         {
             if (i >= n) throw Malformed("expected a value");
-            char c = p[i];
-            if (c == '"') return SkipString(p, i, n);
+            byte c = p[i];
+            if (c == '"') return SkipString(p, i, n, ref escaped);
             if (c == '[' || c == '{')
             {
                 int depth = 0;
+                bool nested = false;
                 for (; i < n; i++)
                 {
                     c = p[i];
-                    if (c == '"') i = SkipString(p, i, n) - 1;
+                    if (c == '"') i = SkipString(p, i, n, ref nested) - 1;
                     else if (c == '[' || c == '{') depth++;
                     else if ((c == ']' || c == '}') && --depth == 0) return i + 1;
                 }
@@ -381,24 +389,43 @@ namespace SignalR.Native
             return i;
         }
 
-        private static unsafe int SkipString(char* p, int i, int n)
+        // The index after the string whose opening quote is at p[i]. Long strings are most of
+        // what the scan reads, so runs of eight bytes are tested at once (a quote or a backslash
+        // among them sends the loop back to single bytes); only at 8-aligned addresses, since
+        // some CPUs (32-bit ARM) fault on an unaligned 64-bit load.
+        private static unsafe int SkipString(byte* p, int i, int n, ref bool escaped)
         {
             for (i++; i < n; i++)
             {
-                char c = p[i];
-                if (c == '\\') i++;
+                if (((ulong)(p + i) & 7) == 0)
+                {
+                    while (i + 8 <= n && !HasQuoteOrBackslash(*(ulong*)(p + i))) i += 8;
+                    if (i >= n) break;
+                }
+                byte c = p[i];
+                if (c == '\\') { escaped = true; i++; }
                 else if (c == '"') return i + 1;
             }
             throw Malformed("unterminated string");
         }
 
-        private static unsafe int SkipSpace(char* p, int i, int n)
+        private const ulong Ones = 0x0101010101010101UL, Highs = 0x8080808080808080UL;
+
+        // Whether any of the eight bytes is 0x22 or 0x5C: (x - 0x01..) & ~x & 0x80.. is non-zero
+        // exactly when some byte of x is zero, whatever the byte order.
+        private static bool HasQuoteOrBackslash(ulong w)
+        {
+            ulong q = w ^ (Ones * '"'), b = w ^ (Ones * '\\');
+            return ((((q - Ones) & ~q) | ((b - Ones) & ~b)) & Highs) != 0;
+        }
+
+        private static unsafe int SkipSpace(byte* p, int i, int n)
         {
             while (i < n && IsSpace(p[i])) i++;
             return i;
         }
 
-        private static bool IsSpace(char c)
+        private static bool IsSpace(byte c)
         {
             return c == ' ' || c == '\n' || c == '\r' || c == '\t';
         }

@@ -137,7 +137,7 @@ namespace SignalR.Native
             {
                 // Own the responder first, so it is answered (or freed) whatever happens next.
                 var owned = new ResponderHandle(responder);
-                Target<ClientMethod>(userdata).OnInvocation(Utf8.Decode(args, argsLen), owned);
+                Target<ClientMethod>(userdata).OnInvocation(Utf8.Copy(args, argsLen), owned);
             }
             catch (Exception e) { Fatal(e); }
         }

@@ -1,4 +1,5 @@
 using System;
+using System.Runtime.InteropServices;
 using System.Text;
 
 namespace SignalR.Native
@@ -18,12 +19,35 @@ namespace SignalR.Native
             return bytes;
         }
 
+        // Decoding is lenient (Encoding.UTF8: invalid sequences become U+FFFD); the library only
+        // hands over valid UTF-8. Decoding a range that starts and ends at ASCII bytes gives the
+        // same text as decoding the whole and cutting it there: no sequence spans such a border.
         internal static unsafe string Decode(IntPtr p, UIntPtr len)
         {
             if (p == IntPtr.Zero) return null;
+            return Encoding.UTF8.GetString((byte*)p, Length(len));
+        }
+
+        /// <summary>Text of <c>utf8[start..end)</c>.</summary>
+        internal static string Decode(byte[] utf8, int start, int end)
+        {
+            return Encoding.UTF8.GetString(utf8, start, end - start);
+        }
+
+        /// <summary>A copy of borrowed bytes, to keep after the callback returns; null for NULL.</summary>
+        internal static byte[] Copy(IntPtr p, UIntPtr len)
+        {
+            if (p == IntPtr.Zero) return null;
+            var bytes = new byte[Length(len)];
+            Marshal.Copy(p, bytes, 0, bytes.Length);
+            return bytes;
+        }
+
+        private static int Length(UIntPtr len)
+        {
             ulong n = len.ToUInt64();
             if (n > int.MaxValue) throw new ArgumentOutOfRangeException(nameof(len), "string too long");
-            return Encoding.UTF8.GetString((byte*)p, (int)n);
+            return (int)n;
         }
 
         /// <summary>Reads a NUL-terminated string the library owns (static or thread-local).</summary>

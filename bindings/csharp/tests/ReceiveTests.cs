@@ -145,11 +145,13 @@ namespace SignalR.Native.Tests
                 var raws = new List<string>();
                 var typed = new List<object[]>();
                 c.OnRaw("Tricky", text => { lock (raws) raws.Add(text); });
-                c.On("TRICKY", new[] { typeof(int), typeof(string), typeof(object), typeof(object), typeof(object), typeof(bool), typeof(double) },
+                c.On("TRICKY", new[] { typeof(int), typeof(string), typeof(string), typeof(object), typeof(object), typeof(object), typeof(bool), typeof(double) },
                     a => { lock (raws) typed.Add(a); return null; });
-                // Values whose text holds the scanner's delimiters; sent without waiting, so the
-                // hub's calls back come in a burst (several per batch).
-                Func<int, string> args = k => "[" + k + ",\"a,]\\\"b\\\\[{\",[1,[2,{\"x\":\"}\"}]],{\"y\":[]},null,true,-1.5]";
+                // Values whose text holds the scanner's delimiters and multi-byte UTF-8 (2, 3 and
+                // 4 bytes); sent without waiting, so the hub's calls back come in a burst (several
+                // per batch).
+                const string Utf = "\u00e9\u20ac\U0001F600";
+                Func<int, string> args = k => "[" + k + ",\"a,]\\\"b\\\\[{" + Utf + "\",\"" + Utf + "\",[1,[2,{\"x\":\"}" + Utf + "\"}]],{\"y\":[]},null,true,-1.5]";
                 var sends = new List<Task>();
                 for (int k = 0; k < N; k++) sends.Add(c.SendRawAsync("SendToCaller", "[\"Tricky\"," + args(k).Substring(1)));
                 await Task.WhenAll(sends);
@@ -163,12 +165,13 @@ namespace SignalR.Native.Tests
                         Assert.Equal(args(k), raws[k].Replace(" ", ""), "raw arguments of call " + k);
                         object[] a = typed[k];
                         Assert.Equal(k, (int)a[0], "int " + k);
-                        Assert.Equal("a,]\"b\\[{", (string)a[1], "string " + k);
-                        Assert.Equal("[1,[2,{\"x\":\"}\"}]]", ((string)a[2]).Replace(" ", ""), "nested array " + k);
-                        Assert.Equal("{\"y\":[]}", ((string)a[3]).Replace(" ", ""), "object " + k);
-                        Assert.Equal(null, a[4], "null " + k);
-                        Assert.Equal(true, (bool)a[5], "bool " + k);
-                        Assert.Equal(-1.5, (double)a[6], "double " + k);
+                        Assert.Equal("a,]\"b\\[{" + Utf, (string)a[1], "string " + k);
+                        Assert.Equal(Utf, (string)a[2], "multi-byte string " + k);
+                        Assert.Equal("[1,[2,{\"x\":\"}" + Utf + "\"}]]", ((string)a[3]).Replace(" ", ""), "nested array " + k);
+                        Assert.Equal("{\"y\":[]}", ((string)a[4]).Replace(" ", ""), "object " + k);
+                        Assert.Equal(null, a[5], "null " + k);
+                        Assert.Equal(true, (bool)a[6], "bool " + k);
+                        Assert.Equal(-1.5, (double)a[7], "double " + k);
                     }
                 }
             }
@@ -185,10 +188,11 @@ namespace SignalR.Native.Tests
                 var e = Assert.ThrowsSync<SignalRException>(() => c.On<string, string>("BOTH", s => s), "a second result handler");
                 Assert.Equal(ResultCode.InvalidState, e.Code, "code");
 
-                Assert.Equal("x!", await c.InvokeAsync<string>("AskClient", "Both", "x"), "client result");
+                const string X = "x\u00e9\u20ac\U0001F600";            // multi-byte UTF-8 through the invocation path
+                Assert.Equal(X + "!", await c.InvokeAsync<string>("AskClient", "Both", X), "client result");
                 await c.InvokeAsync("SendToCaller", "Both", "y");     // no result expected: both run, the value goes nowhere
                 await Drain(c);
-                lock (seen) Assert.SequenceEqual(new List<string> { "plain x", "result x", "plain y", "result y" }, seen, "handlers");
+                lock (seen) Assert.SequenceEqual(new List<string> { "plain " + X, "result " + X, "plain y", "result y" }, seen, "handlers");
 
                 result.Dispose();
                 var h = await Assert.Throws<HubException>(() => c.InvokeAsync<string>("AskClient", "Both", "z"), "no result handler");
