@@ -4,8 +4,8 @@
 //! Plumbing: `boundary` (panic boundary, argument checks, handle casts), `result` (status codes
 //! and the thread-local error message), `strings`, `userdata`, `dispatcher` (each connection's
 //! callback thread), `operation` (asynchronous operations and their completions), `blocking`
-//! (waiting on the calling thread for the `_blocking` functions). One file per
-//! C object after that.
+//! (waiting on the calling thread for the `_blocking` functions), `spin` (how waiting threads
+//! spin before they sleep). One file per C object after that.
 #![allow(non_camel_case_types)]
 // The safety contract of every exported function is the header's: pointers are NULL or live handles
 // and strings of this API; each function documents what it borrows and what it consumes.
@@ -27,6 +27,7 @@ mod reconnect;
 mod responder;
 mod result;
 mod signals;
+mod spin;
 mod stream;
 mod strings;
 mod token;
