@@ -1,8 +1,9 @@
-//! Spinning before sleeping, for the library's waiting threads (a thread in a `_blocking` call,
-//! a connection's callback thread).
+//! Spinning before sleeping, for a program's thread waiting in a `_blocking` call (see
+//! `blocking`). The connections' callback threads do not spin: there the spins mostly missed and
+//! cost receive throughput.
 //!
 //! When what a thread waits for comes within tens of microseconds (an answer from a nearby
-//! server, the next message of a burst), sleeping is the expensive part: the thread that brings
+//! server), sleeping is the expensive part: the thread that brings
 //! it must wake the sleeper through the kernel, and the sleeper's CPU must come out of idle
 //! (on a virtual machine the larger cost). A thread that spins a short while first sees it at
 //! once. Spinning is bounded three ways: by `SPIN` per wait, by a backoff per thread for waits
